@@ -1,0 +1,13 @@
+"""Builds the compiled simulation core; all metadata lives in pyproject.toml."""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "stratforge.amm._core",
+            sources=["src/stratforge/amm/_core.c"],
+            extra_compile_args=["-O3", "-std=c11", "-fno-fast-math"],
+        )
+    ]
+)
