@@ -1,0 +1,688 @@
+"""Durable state of one explorer run: a SQLite database plus human-readable files.
+
+Layout of a run directory (default ``.stratforge/explore/``)::
+
+    run.sqlite              the run, iterations, champion history, templates, events (WAL mode)
+    generated/iter_0001.sol the extracted source of every iteration
+    prompts/iter_0001.md    the prompt sent for every iteration
+    responses/iter_0001.md  the raw model response (when there was one)
+    templates/              templates extracted from strong strategies
+
+Crash safety: every write is one SQLite transaction, and files are written to a temporary name
+then renamed, so a kill at any instant leaves either the old or the new content. An iteration is
+*begun* (row inserted with ``finished_at`` NULL) and *finished* in separate transactions; a row
+that was begun but never finished is "in flight". On resume, :meth:`RunStore.in_flight` lists those
+numbers and :meth:`RunStore.next_iteration_number` hands the smallest of them out again; beginning
+an iteration with an existing number replaces the unfinished row, so a resumed run never holds two
+rows for one iteration (``number`` is the primary key) and never loses a finished one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_RUN_DIR = Path(".stratforge/explore")
+DB_NAME = "run.sqlite"
+SCHEMA_VERSION = 1
+
+#: Iteration states. ``proposed``: begun, not yet finished (in flight while ``finished_at`` is NULL).
+STATUS_PROPOSED = "proposed"
+STATUS_FAILED = "failed"
+STATUS_EVALUATED = "evaluated"
+_FINAL_STATUSES = (STATUS_FAILED, STATUS_EVALUATED)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS run (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    config_json TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    status TEXT NOT NULL,
+    versions_json TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS iterations (
+    number INTEGER PRIMARY KEY,
+    attempt INTEGER NOT NULL DEFAULT 1,
+    hypothesis TEXT,
+    proposer TEXT,
+    template TEXT,
+    params_json TEXT,
+    prompt TEXT,
+    response TEXT,
+    source TEXT,
+    source_hash TEXT,
+    errors_json TEXT NOT NULL DEFAULT '[]',
+    stage_results_json TEXT NOT NULL DEFAULT '{}',
+    edge REAL,
+    holdout_edge REAL,
+    tokens_in INTEGER NOT NULL DEFAULT 0,
+    tokens_out INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL NOT NULL DEFAULT 0,
+    timings_json TEXT NOT NULL DEFAULT '{}',
+    status TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS iterations_hash ON iterations(source_hash);
+CREATE TABLE IF NOT EXISTS champions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    iteration INTEGER NOT NULL,
+    edge REAL NOT NULL,
+    holdout_edge REAL,
+    stats_json TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS templates (
+    name TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    schema_json TEXT NOT NULL,
+    source_iteration INTEGER,
+    edge REAL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts REAL NOT NULL,
+    level TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    iteration INTEGER,
+    data_json TEXT NOT NULL DEFAULT '{}'
+);
+"""
+
+
+class RunExistsError(RuntimeError):
+    """A run already lives in the directory and ``resume`` was not requested."""
+
+
+class NoRunError(RuntimeError):
+    """``resume`` was requested but the directory holds no run."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    config: dict[str, Any]
+    seed: int
+    started_at: float
+    updated_at: float
+    status: str
+    versions: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """One row of the iterations table, JSON columns decoded."""
+
+    number: int
+    attempt: int
+    hypothesis: str | None
+    proposer: str | None
+    template: str | None
+    params: dict[str, Any] | None
+    prompt: str | None
+    response: str | None
+    source: str | None
+    source_hash: str | None
+    errors: list[str]
+    stage_results: dict[str, Any]
+    edge: float | None
+    holdout_edge: float | None
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    timings: dict[str, float]
+    status: str
+    started_at: float
+    finished_at: float | None
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None
+
+
+@dataclass(frozen=True)
+class Champion:
+    id: int
+    iteration: int
+    edge: float
+    holdout_edge: float | None
+    stats: dict[str, Any]
+    reason: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class TemplateRecord:
+    name: str
+    path: str
+    schema: dict[str, Any]
+    source_iteration: int | None
+    edge: float | None
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    ts: float
+    level: str
+    kind: str
+    message: str
+    iteration: int | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same directory and a rename.
+
+    A reader (or a process killed mid-write) sees either the old file or the complete new one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def source_hash(source: str) -> str:
+    """Content hash of a strategy source (whitespace at the ends ignored)."""
+    import hashlib
+
+    return hashlib.sha256(source.strip().encode("utf-8")).hexdigest()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+class RunStore:
+    """Access to one run directory. Create with :func:`open_run`."""
+
+    def __init__(self, root: Path, conn: sqlite3.Connection) -> None:
+        self.root = root
+        self._conn = conn
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    @property
+    def db_path(self) -> Path:
+        return self.root / DB_NAME
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; ``BEGIN IMMEDIATE`` takes the write lock up front."""
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check`` result ('ok' when the database is sound)."""
+        return str(self._conn.execute("PRAGMA integrity_check").fetchone()[0])
+
+    # -- run ------------------------------------------------------------------------------------
+
+    def run_info(self) -> RunInfo:
+        row = self._conn.execute(
+            "SELECT config_json, seed, started_at, updated_at, status, versions_json FROM run WHERE id = 1"
+        ).fetchone()
+        if row is None:
+            raise NoRunError(f"no run in {self.root}")
+        return RunInfo(json.loads(row[0]), int(row[1]), row[2], row[3], row[4], json.loads(row[5]))
+
+    def set_status(self, status: str) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE run SET status = ?, updated_at = ? WHERE id = 1", (status, time.time()))
+
+    def update_versions(self, versions: dict[str, Any]) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE run SET versions_json = ?, updated_at = ? WHERE id = 1",
+                (_dumps(versions), time.time()),
+            )
+
+    # -- iterations -----------------------------------------------------------------------------
+
+    def in_flight(self) -> list[int]:
+        """Numbers of iterations that were begun but never finished (e.g. the process was killed)."""
+        rows = self._conn.execute(
+            "SELECT number FROM iterations WHERE finished_at IS NULL ORDER BY number"
+        ).fetchall()
+        return [int(r[0]) for r in rows]
+
+    def next_iteration_number(self) -> int:
+        """The number the next iteration should use: an in-flight one first, else one past the last."""
+        pending = self.in_flight()
+        if pending:
+            return pending[0]
+        row = self._conn.execute("SELECT MAX(number) FROM iterations").fetchone()
+        return int(row[0] or 0) + 1
+
+    def begin_iteration(
+        self,
+        number: int | None = None,
+        *,
+        hypothesis: str | None = None,
+        proposer: str | None = None,
+        template: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> int:
+        """Insert the row of an iteration that starts now and return its number.
+
+        Re-beginning an in-flight number replaces that row (its attempt counter goes up); beginning
+        a number that already finished is an error, so finished work is never overwritten.
+        """
+        with self._tx() as c:
+            if number is None:
+                pending = c.execute(
+                    "SELECT MIN(number) FROM iterations WHERE finished_at IS NULL"
+                ).fetchone()[0]
+                if pending is not None:
+                    number = int(pending)
+                else:
+                    number = int(c.execute("SELECT MAX(number) FROM iterations").fetchone()[0] or 0) + 1
+            old = c.execute(
+                "SELECT attempt, finished_at FROM iterations WHERE number = ?", (number,)
+            ).fetchone()
+            if old is not None and old[1] is not None:
+                raise ValueError(f"iteration {number} already finished")
+            attempt = 1 if old is None else int(old[0]) + 1
+            c.execute(
+                "INSERT OR REPLACE INTO iterations (number, attempt, hypothesis, proposer, template,"
+                " params_json, status, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    number,
+                    attempt,
+                    hypothesis,
+                    proposer,
+                    template,
+                    None if params is None else _dumps(params),
+                    STATUS_PROPOSED,
+                    time.time(),
+                ),
+            )
+        return number
+
+    def save_prompt(self, number: int, prompt: str) -> Path:
+        """Store the prompt of an in-flight iteration and write ``prompts/iter_NNNN.md``."""
+        path = self.root / "prompts" / f"iter_{number:04d}.md"
+        atomic_write_text(path, prompt)
+        with self._tx() as c:
+            c.execute("UPDATE iterations SET prompt = ? WHERE number = ?", (prompt, number))
+        return path
+
+    def save_response(self, number: int, response: str) -> Path:
+        """Store the raw model response and write ``responses/iter_NNNN.md``."""
+        path = self.root / "responses" / f"iter_{number:04d}.md"
+        atomic_write_text(path, response)
+        with self._tx() as c:
+            c.execute("UPDATE iterations SET response = ? WHERE number = ?", (response, number))
+        return path
+
+    def save_source(self, number: int, source: str) -> Path:
+        """Store the extracted source (and its hash) and write ``generated/iter_NNNN.sol``."""
+        path = self.generated_path(number)
+        atomic_write_text(path, source)
+        with self._tx() as c:
+            c.execute(
+                "UPDATE iterations SET source = ?, source_hash = ? WHERE number = ?",
+                (source, source_hash(source), number),
+            )
+        return path
+
+    def generated_path(self, number: int) -> Path:
+        return self.root / "generated" / f"iter_{number:04d}.sol"
+
+    def finish_iteration(
+        self,
+        number: int,
+        *,
+        status: str,
+        edge: float | None = None,
+        holdout_edge: float | None = None,
+        errors: Sequence[str] = (),
+        stage_results: dict[str, Any] | None = None,
+        tokens_in: int = 0,
+        tokens_out: int = 0,
+        cost_usd: float = 0.0,
+        timings: dict[str, float] | None = None,
+        hypothesis: str | None = None,
+        template: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        """Record the outcome of an iteration in one transaction; it is no longer in flight after this."""
+        if status not in _FINAL_STATUSES:
+            raise ValueError(f"final status must be one of {_FINAL_STATUSES}, got {status!r}")
+        with self._tx() as c:
+            cur = c.execute(
+                "UPDATE iterations SET status = ?, edge = ?, holdout_edge = ?, errors_json = ?,"
+                " stage_results_json = ?, tokens_in = ?, tokens_out = ?, cost_usd = ?, timings_json = ?,"
+                " hypothesis = COALESCE(?, hypothesis), template = COALESCE(?, template),"
+                " params_json = COALESCE(?, params_json), finished_at = ?"
+                " WHERE number = ? AND finished_at IS NULL",
+                (
+                    status,
+                    edge,
+                    holdout_edge,
+                    _dumps(list(errors)),
+                    _dumps(stage_results or {}),
+                    tokens_in,
+                    tokens_out,
+                    cost_usd,
+                    _dumps(timings or {}),
+                    hypothesis,
+                    template,
+                    None if params is None else _dumps(params),
+                    time.time(),
+                    number,
+                ),
+            )
+            if cur.rowcount != 1:
+                raise ValueError(f"iteration {number} is not in flight")
+
+    def set_holdout(self, number: int, holdout_edge: float) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE iterations SET holdout_edge = ? WHERE number = ?", (holdout_edge, number))
+
+    def iteration(self, number: int) -> Iteration | None:
+        sql = f"SELECT {_ITER_COLS} FROM iterations WHERE number = ?"
+        row = self._conn.execute(sql, (number,)).fetchone()
+        return None if row is None else _iteration(row)
+
+    def iterations(self, status: str | None = None, *, finished_only: bool = False) -> list[Iteration]:
+        sql = f"SELECT {_ITER_COLS} FROM iterations"
+        where: list[str] = []
+        args: list[Any] = []
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        if finished_only:
+            where.append("finished_at IS NOT NULL")
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY number"
+        return [_iteration(r) for r in self._conn.execute(sql, args).fetchall()]
+
+    def top_iterations(self, n: int) -> list[Iteration]:
+        """Best evaluated iterations by edge (ties: lower number first)."""
+        rows = self._conn.execute(
+            f"SELECT {_ITER_COLS} FROM iterations WHERE status = ? AND edge IS NOT NULL"
+            " ORDER BY edge DESC, number ASC LIMIT ?",
+            (STATUS_EVALUATED, n),
+        ).fetchall()
+        return [_iteration(r) for r in rows]
+
+    def recent_failures(self, n: int) -> list[Iteration]:
+        rows = self._conn.execute(
+            f"SELECT {_ITER_COLS} FROM iterations WHERE status = ? ORDER BY number DESC LIMIT ?",
+            (STATUS_FAILED, n),
+        ).fetchall()
+        return [_iteration(r) for r in rows]
+
+    def find_by_hash(self, digest: str) -> Iteration | None:
+        """A finished iteration with this source hash (to skip re-evaluating a duplicate)."""
+        row = self._conn.execute(
+            f"SELECT {_ITER_COLS} FROM iterations WHERE source_hash = ? AND finished_at IS NOT NULL"
+            " ORDER BY number LIMIT 1",
+            (digest,),
+        ).fetchone()
+        return None if row is None else _iteration(row)
+
+    def hypothesis_coverage(self, hypothesis_ids: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
+        """Per hypothesis: finished iterations, evaluated ones and best edge (0 / None when unexplored)."""
+        cov: dict[str, dict[str, Any]] = {
+            h: {"iterations": 0, "evaluated": 0, "best_edge": None} for h in hypothesis_ids
+        }
+        rows = self._conn.execute(
+            "SELECT hypothesis, COUNT(*), SUM(status = ?), MAX(edge) FROM iterations"
+            " WHERE finished_at IS NOT NULL AND hypothesis IS NOT NULL GROUP BY hypothesis",
+            (STATUS_EVALUATED,),
+        ).fetchall()
+        for hyp, count, evaluated, best in rows:
+            cov[hyp] = {"iterations": int(count), "evaluated": int(evaluated or 0), "best_edge": best}
+        return cov
+
+    def totals(self) -> dict[str, Any]:
+        row = self._conn.execute(
+            "SELECT COUNT(*), SUM(status = ?), SUM(status = ?), COALESCE(SUM(tokens_in), 0),"
+            " COALESCE(SUM(tokens_out), 0), COALESCE(SUM(cost_usd), 0), MAX(edge)"
+            " FROM iterations WHERE finished_at IS NOT NULL",
+            (STATUS_EVALUATED, STATUS_FAILED),
+        ).fetchone()
+        return {
+            "iterations": int(row[0]),
+            "evaluated": int(row[1] or 0),
+            "failed": int(row[2] or 0),
+            "tokens_in": int(row[3]),
+            "tokens_out": int(row[4]),
+            "cost_usd": float(row[5]),
+            "best_edge": row[6],
+            "in_flight": len(self.in_flight()),
+        }
+
+    # -- champions ------------------------------------------------------------------------------
+
+    def record_champion(
+        self,
+        iteration: int,
+        edge: float,
+        *,
+        reason: str,
+        stats: dict[str, Any] | None = None,
+        holdout_edge: float | None = None,
+    ) -> None:
+        """Append a promotion to the champion history (the audit trail) and copy the source out."""
+        it = self.iteration(iteration)
+        if it is not None and it.source:
+            atomic_write_text(self.root / "champion.sol", it.source)
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO champions (iteration, edge, holdout_edge, stats_json, reason, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (iteration, edge, holdout_edge, _dumps(stats or {}), reason, time.time()),
+            )
+
+    def champion(self) -> Champion | None:
+        rows = self.champion_history()
+        return rows[-1] if rows else None
+
+    def champion_history(self) -> list[Champion]:
+        rows = self._conn.execute(
+            "SELECT id, iteration, edge, holdout_edge, stats_json, reason, created_at"
+            " FROM champions ORDER BY id"
+        ).fetchall()
+        return [Champion(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
+
+    # -- templates ------------------------------------------------------------------------------
+
+    def add_template(
+        self,
+        name: str,
+        path: Path | str,
+        schema: dict[str, Any],
+        *,
+        source_iteration: int | None = None,
+        edge: float | None = None,
+    ) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO templates"
+                " (name, path, schema_json, source_iteration, edge, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (name, str(path), _dumps(schema), source_iteration, edge, time.time()),
+            )
+
+    def templates(self) -> list[TemplateRecord]:
+        rows = self._conn.execute(
+            "SELECT name, path, schema_json, source_iteration, edge, created_at"
+            " FROM templates ORDER BY created_at"
+        ).fetchall()
+        return [TemplateRecord(r[0], r[1], json.loads(r[2]), r[3], r[4], r[5]) for r in rows]
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def add_event(
+        self,
+        kind: str,
+        message: str,
+        *,
+        level: str = "info",
+        iteration: int | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO events (ts, level, kind, message, iteration, data_json)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (time.time(), level, kind, message, iteration, _dumps(data or {})),
+            )
+
+    def events(self, kind: str | None = None, level: str | None = None) -> list[Event]:
+        sql = "SELECT id, ts, level, kind, message, iteration, data_json FROM events"
+        where, args = [], []
+        if kind is not None:
+            where.append("kind = ?")
+            args.append(kind)
+        if level is not None:
+            where.append("level = ?")
+            args.append(level)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._conn.execute(sql + " ORDER BY id", args).fetchall()
+        return [Event(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
+
+
+_ITER_COLS = (
+    "number, attempt, hypothesis, proposer, template, params_json, prompt, response, source, source_hash,"
+    " errors_json, stage_results_json, edge, holdout_edge, tokens_in, tokens_out, cost_usd, timings_json,"
+    " status, started_at, finished_at"
+)
+
+
+def _iteration(r: Sequence[Any]) -> Iteration:
+    return Iteration(
+        number=r[0],
+        attempt=r[1],
+        hypothesis=r[2],
+        proposer=r[3],
+        template=r[4],
+        params=None if r[5] is None else json.loads(r[5]),
+        prompt=r[6],
+        response=r[7],
+        source=r[8],
+        source_hash=r[9],
+        errors=json.loads(r[10]),
+        stage_results=json.loads(r[11]),
+        edge=r[12],
+        holdout_edge=r[13],
+        tokens_in=r[14],
+        tokens_out=r[15],
+        cost_usd=r[16],
+        timings=json.loads(r[17]),
+        status=r[18],
+        started_at=r[19],
+        finished_at=r[20],
+    )
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves so each logical write is one transaction.
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30.0, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    # FULL: a commit is on disk before we move on, so a kill (even of the machine) keeps finished work.
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def open_run(
+    run_dir: Path | str = DEFAULT_RUN_DIR,
+    *,
+    resume: bool = False,
+    config: dict[str, Any] | None = None,
+    seed: int = 0,
+    versions: dict[str, Any] | None = None,
+) -> RunStore:
+    """Open (or create) the run in ``run_dir``.
+
+    * ``resume=False``: start a new run; raises :class:`RunExistsError` if the directory already has one.
+    * ``resume=True``: continue the existing run (raises :class:`NoRunError` if there is none). Versions
+      that differ from the recorded ones are stored and an ``alert`` event notes the change.
+    """
+    root = Path(run_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    conn = _connect(root / DB_NAME)
+    store = RunStore(root, conn)
+    try:
+        with store._tx() as c:
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    c.execute(stmt)
+            c.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+            exists = c.execute("SELECT 1 FROM run WHERE id = 1").fetchone() is not None
+            if exists and not resume:
+                raise RunExistsError(f"{root} already holds a run; resume it or choose another directory")
+            if not exists and resume:
+                raise NoRunError(f"{root} holds no run to resume")
+            now = time.time()
+            if not exists:
+                c.execute(
+                    "INSERT INTO run (id, config_json, seed, started_at, updated_at, status, versions_json)"
+                    " VALUES (1, ?, ?, ?, ?, 'running', ?)",
+                    (_dumps(config or {}), seed, now, now, _dumps(versions or {})),
+                )
+            else:
+                c.execute("UPDATE run SET status = 'running', updated_at = ? WHERE id = 1", (now,))
+    except BaseException:
+        conn.close()
+        raise
+    if resume:
+        info = store.run_info()
+        pending = store.in_flight()
+        store.add_event(
+            "resume", f"resumed run; {len(pending)} iteration(s) in flight", data={"in_flight": pending}
+        )
+        if versions is not None and versions != info.versions:
+            store.add_event(
+                "versions_changed",
+                "simulator/compiler versions differ from the ones recorded at start",
+                level="alert",
+                data={"old": info.versions, "new": versions},
+            )
+            store.update_versions(versions)
+    return store
