@@ -1,0 +1,1 @@
+"""Alembic migrations of the trader store, shipped inside the package and run on open."""
