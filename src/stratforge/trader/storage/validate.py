@@ -41,7 +41,8 @@ def validate_row(obj: Any) -> None:
                 raise StorageValueError(f"{where} must be a string, got {type(value).__name__}")
             if ctype.length is not None and len(value) > ctype.length:
                 raise StorageValueError(
-                    f"{where} is {len(value)} characters, the column holds at most {ctype.length}: {value[:60]!r}"
+                    f"{where} is {len(value)} characters, the column holds at most {ctype.length}: "
+                    f"{value[:60]!r}"
                 )
             if "\x00" in value:
                 raise StorageValueError(f"{where} contains a NUL character")
