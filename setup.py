@@ -7,7 +7,7 @@ setup(
         Extension(
             "stratforge.amm._core",
             sources=["src/stratforge/amm/_core.c"],
-            extra_compile_args=["-O3", "-std=c11", "-fno-fast-math"],
+            extra_compile_args=["-O3", "-std=gnu11", "-fno-fast-math", "-ffp-contract=off"],
         )
     ]
 )

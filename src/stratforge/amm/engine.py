@@ -1,0 +1,338 @@
+"""Run simulations of the AMM fee-strategy challenge and aggregate their scores.
+
+The market model and the random streams live in the compiled core (`_core.c`); this module draws
+the per-simulation configurations exactly as the reference does, fans simulations out over worker
+processes, and gathers per-simulation results into NumPy arrays. Results depend only on the seeds,
+never on the number of workers: every simulation is independent and results are stored by seed.
+
+    >>> from stratforge.amm.engine import run_batch
+    >>> from stratforge.amm.strategy import FixedFee
+    >>> result = run_batch(FixedFee(50), n_simulations=10)
+    >>> round(result.mean_edge, 2)
+    392.08
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Any
+
+import numpy as np
+
+from stratforge.amm import _core
+from stratforge.amm.strategy import NORMALIZER, FixedFee, StrategySpec
+
+#: Version of the simulation semantics; bump when a change could alter any score.
+SIMULATOR_VERSION = "1.0.0"
+
+
+@dataclass(frozen=True)
+class MarketParams:
+    """The challenge's fixed market settings and the ranges per-simulation values are drawn from."""
+
+    n_steps: int = 10_000
+    initial_price: float = 100.0
+    initial_x: float = 100.0
+    initial_y: float = 10_000.0
+    gbm_mu: float = 0.0
+    gbm_dt: float = 1.0
+    retail_buy_prob: float = 0.5
+    retail_size_sigma: float = 1.2
+    retail_mean_size_range: tuple[float, float] = (19.0, 21.0)
+    retail_arrival_rate_range: tuple[float, float] = (0.6, 1.0)
+    gbm_sigma_range: tuple[float, float] = (0.000882, 0.001008)
+
+
+CHALLENGE = MarketParams()
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything that defines one simulation."""
+
+    seed: int
+    retail_mean_size: float
+    retail_arrival_rate: float
+    gbm_sigma: float
+    market: MarketParams = CHALLENGE
+
+
+def draw_config(seed: int, market: MarketParams = CHALLENGE) -> SimConfig:
+    """The reference draws each simulation's parameters from numpy's default_rng(seed), in this order."""
+    rng = np.random.default_rng(seed)
+    mean_size = rng.uniform(*market.retail_mean_size_range)
+    arrival_rate = rng.uniform(*market.retail_arrival_rate_range)
+    sigma = rng.uniform(*market.gbm_sigma_range)
+    return SimConfig(seed, float(mean_size), float(arrival_rate), float(sigma), market)
+
+
+def _native_or_instance(spec: StrategySpec) -> Any:
+    """Fixed fees never leave the compiled core; anything else gets a fresh instance."""
+    if isinstance(spec, FixedFee):
+        return spec.fees_wad
+    return spec.create()
+
+
+def simulate(
+    config: SimConfig,
+    submission: StrategySpec,
+    normalizer: StrategySpec = NORMALIZER,
+    *,
+    history: bool = False,
+) -> SimResult:
+    """Run one simulation. With ``history=True`` the result carries per-step arrays."""
+    m = config.market
+    hist = np.zeros((m.n_steps, 8)) if history else None
+    sub, norm = _core.simulate(
+        config.seed,
+        m.n_steps,
+        m.initial_price,
+        m.initial_x,
+        m.initial_y,
+        m.gbm_mu,
+        config.gbm_sigma,
+        m.gbm_dt,
+        config.retail_arrival_rate,
+        config.retail_mean_size,
+        m.retail_size_sigma,
+        m.retail_buy_prob,
+        _native_or_instance(submission),
+        _native_or_instance(normalizer),
+        hist,
+    )
+    return SimResult(config.seed, AmmResult(**sub), AmmResult(**norm), history=hist)
+
+
+@dataclass(frozen=True)
+class AmmResult:
+    """One AMM's outcome in one simulation."""
+
+    edge: float
+    pnl: float
+    arb_volume_y: float
+    retail_volume_y: float
+    avg_bid_fee: float
+    avg_ask_fee: float
+    arb_trades: int
+    retail_trades: int
+    hook_calls: int
+    hook_failures: int
+
+
+@dataclass(frozen=True)
+class SimResult:
+    seed: int
+    submission: AmmResult
+    normalizer: AmmResult
+    #: per-step [fair price, submission spot, normalizer spot, bid, ask, sub pnl, norm pnl, cum edge]
+    history: np.ndarray | None = None
+
+
+# Columns kept per simulation in a batch (submission side unless prefixed).
+_SUB_FIELDS = tuple(AmmResult.__dataclass_fields__)
+_COUNT_FIELDS = ("arb_trades", "retail_trades", "hook_calls", "hook_failures")
+_NORM_FIELDS = ("edge", "pnl", "arb_volume_y", "retail_volume_y", "avg_bid_fee", "avg_ask_fee")
+
+
+@dataclass
+class BatchResult:
+    """Per-simulation arrays (indexed like ``seeds``) and the aggregate scores."""
+
+    strategy: str
+    seeds: np.ndarray
+    columns: dict[str, np.ndarray]
+    elapsed_s: float = 0.0
+    cpu_s: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        columns = self.__dict__.get("columns", {})
+        if name in columns:
+            return columns[name]
+        raise AttributeError(name)
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+    @property
+    def mean_edge(self) -> float:
+        return float(np.mean(self.columns["edge"]))
+
+    @property
+    def normalizer_mean_edge(self) -> float:
+        return float(np.mean(self.columns["normalizer_edge"]))
+
+    @property
+    def std_error(self) -> float:
+        edge = self.columns["edge"]
+        return float(np.std(edge, ddof=1) / math.sqrt(len(edge))) if len(edge) > 1 else float("nan")
+
+    @property
+    def wins_losses_draws(self) -> tuple[int, int, int]:
+        a, b = self.columns["edge"], self.columns["normalizer_edge"]
+        return int(np.sum(a > b)), int(np.sum(a < b)), int(np.sum(a == b))
+
+    def percentiles(self, qs: Sequence[float] = (5, 50, 95)) -> dict[str, float]:
+        return {f"p{q:02d}": float(np.percentile(self.columns["edge"], q)) for q in qs}
+
+    def summary(self) -> dict[str, Any]:
+        """Aggregate scores as plain JSON-able values."""
+        wins, losses, draws = self.wins_losses_draws
+        c = self.columns
+        return {
+            "strategy": self.strategy,
+            "simulations": self.n,
+            "seed_start": int(self.seeds[0]) if self.n else None,
+            "mean_edge": self.mean_edge,
+            "normalizer_mean_edge": self.normalizer_mean_edge,
+            "std_error": self.std_error,
+            "wins": wins,
+            "losses": losses,
+            "draws": draws,
+            **self.percentiles(),
+            "mean_pnl": float(np.mean(c["pnl"])),
+            "mean_arb_volume_y": float(np.mean(c["arb_volume_y"])),
+            "mean_retail_volume_y": float(np.mean(c["retail_volume_y"])),
+            "avg_bid_fee_bps": float(np.mean(c["avg_bid_fee"]) * 1e4),
+            "avg_ask_fee_bps": float(np.mean(c["avg_ask_fee"]) * 1e4),
+            "hook_calls": int(np.sum(c["hook_calls"])),
+            "hook_failures": int(np.sum(c["hook_failures"])),
+            "elapsed_s": self.elapsed_s,
+            "cpu_s": self.cpu_s,
+            "simulator_version": SIMULATOR_VERSION,
+            **self.meta,
+        }
+
+    def per_simulation(self) -> list[dict[str, float]]:
+        cols = self.columns.items()
+        return [{"seed": int(s), **{k: v[i].item() for k, v in cols}} for i, s in enumerate(self.seeds)]
+
+
+def _run_chunk(
+    seeds: Sequence[int], submission: StrategySpec, normalizer: StrategySpec, market: MarketParams
+) -> tuple[np.ndarray, float]:
+    """Worker entry point: run consecutive seeds, return a [len, n_columns] array and CPU seconds."""
+    start = time.process_time()
+    rows = np.empty((len(seeds), len(_SUB_FIELDS) + len(_NORM_FIELDS)))
+    for i, seed in enumerate(seeds):
+        r = simulate(draw_config(seed, market), submission, normalizer)
+        rows[i, : len(_SUB_FIELDS)] = [getattr(r.submission, f) for f in _SUB_FIELDS]
+        rows[i, len(_SUB_FIELDS) :] = [getattr(r.normalizer, f) for f in _NORM_FIELDS]
+    return rows, time.process_time() - start
+
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """One long-lived pool per size: spawning workers costs far more than a 10-simulation batch."""
+    pool = _POOLS.get(workers)
+    if pool is None:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        _POOLS[workers] = pool
+    return pool
+
+
+def shutdown_pools() -> None:
+    for pool in _POOLS.values():
+        pool.shutdown(cancel_futures=True)
+    _POOLS.clear()
+
+
+def default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def run_batch(
+    spec: StrategySpec,
+    n_simulations: int,
+    seed_start: int = 0,
+    workers: int | None = None,
+    normalizer: StrategySpec = NORMALIZER,
+    progress: Callable[[int], None] | None = None,
+    market: MarketParams = CHALLENGE,
+    seeds: Sequence[int] | None = None,
+) -> BatchResult:
+    """Run ``n_simulations`` on seeds ``seed_start ..`` (or explicit ``seeds``) and aggregate.
+
+    ``progress(k)`` is called with the number of simulations finished since the last call.
+    The result is identical for any ``workers``.
+    """
+    if seeds is None:
+        if n_simulations < 1:
+            raise ValueError("the number of simulations must be at least 1")
+        if seed_start < 0:
+            raise ValueError("seed_start must be >= 0")
+        seeds = range(seed_start, seed_start + n_simulations)
+    seed_list = [int(s) for s in seeds]
+    if not seed_list:
+        raise ValueError("no seeds to simulate")
+    workers = default_workers() if workers is None else workers
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+
+    t0 = time.perf_counter()
+    n = len(seed_list)
+    # Chunks small enough for a live progress bar and load balance, large enough to amortise IPC.
+    chunk = max(1, min(25, math.ceil(n / (workers * 4))))
+    chunks = [seed_list[i : i + chunk] for i in range(0, n, chunk)]
+    rows: list[np.ndarray | None] = [None] * len(chunks)
+    cpu = 0.0
+    if workers == 1 or len(chunks) == 1:
+        for i, c in enumerate(chunks):
+            rows[i], c_cpu = _run_chunk(c, spec, normalizer, market)
+            cpu += c_cpu
+            if progress:
+                progress(len(c))
+    else:
+        pool = _pool(workers)
+        futures: dict[Future[tuple[np.ndarray, float]], int] = {
+            pool.submit(_run_chunk, c, spec, normalizer, market): i for i, c in enumerate(chunks)
+        }
+        try:
+            for fut in as_completed(futures):
+                i = futures[fut]
+                rows[i], c_cpu = fut.result()
+                cpu += c_cpu
+                if progress:
+                    progress(len(chunks[i]))
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
+    table = np.vstack([r for r in rows if r is not None])
+    columns: dict[str, np.ndarray] = {}
+    for j, name in enumerate(_SUB_FIELDS):
+        col = table[:, j]
+        columns[name] = col.astype(np.int64) if name in _COUNT_FIELDS else col
+    for j, name in enumerate(_NORM_FIELDS):
+        columns[f"normalizer_{name}"] = table[:, len(_SUB_FIELDS) + j]
+    return BatchResult(
+        strategy=spec.name,
+        seeds=np.asarray(seed_list, dtype=np.int64),
+        columns=columns,
+        elapsed_s=time.perf_counter() - t0,
+        cpu_s=cpu,
+    )
+
+
+__all__ = [
+    "CHALLENGE",
+    "SIMULATOR_VERSION",
+    "AmmResult",
+    "BatchResult",
+    "MarketParams",
+    "SimConfig",
+    "SimResult",
+    "draw_config",
+    "run_batch",
+    "shutdown_pools",
+    "simulate",
+]
