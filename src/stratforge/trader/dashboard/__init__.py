@@ -1,0 +1,1 @@
+"""Static assets of the trader dashboard (served by :mod:`stratforge.trader.health`)."""
