@@ -1,0 +1,1 @@
+"""The autonomous exploration loop (orchestrator). Work in progress by the lead."""
