@@ -1,0 +1,70 @@
+"""Record live feeds to a replay file (JSON Lines, the markets engineer's replay format).
+
+Each line is one raw venue payload with its source and our receive time, so a recording replays
+through exactly the parser the live worker uses. Market definitions from discovery are written as
+``meta`` records first. Lines are flushed as they arrive: a killed recorder keeps everything written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import IO, Any
+
+from stratforge.trader.markets.messages import MarketInfo, to_raw
+
+
+def replay_line(source: str, raw: dict[str, Any], recv_ts: float) -> str:
+    """One replay record; see docs/replay-format.md."""
+    return json.dumps({"ts": round(recv_ts, 3), "source": source, "raw": raw}, separators=(",", ":"))
+
+
+class ReplayWriter:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[str] = self.path.open("a", encoding="utf-8")
+        self.count = 0
+
+    def write(self, source: str, raw: dict[str, Any], recv_ts: float | None = None) -> None:
+        self._fh.write(replay_line(source, raw, time.time() if recv_ts is None else recv_ts) + "\n")
+        self._fh.flush()
+        self.count += 1
+
+    def write_market(self, info: MarketInfo) -> None:
+        source, raw = to_raw(info)
+        self.write(source, raw, info.window_start)
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+async def record(
+    feeds: list[AsyncIterator[tuple[str, dict[str, Any]]]],
+    writer: ReplayWriter,
+    duration_s: float,
+    on_message: Callable[[int], None] | None = None,
+) -> int:
+    """Write every message of ``feeds`` for ``duration_s`` seconds; returns the number written."""
+
+    async def pump(feed: AsyncIterator[tuple[str, dict[str, Any]]]) -> None:
+        async for source, raw in feed:
+            writer.write(source, raw)
+            if on_message is not None:
+                on_message(writer.count)
+
+    tasks = [asyncio.create_task(pump(f)) for f in feeds]
+    try:
+        await asyncio.wait(tasks, timeout=duration_s)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for f in feeds:
+            close = getattr(f, "close", None)
+            if close is not None:
+                close()
+    return writer.count
