@@ -270,8 +270,7 @@ def _run_solc(
     output = payload["output"]
     errors, warnings = [], []
     for err in output.get("errors", []):
-        msg = err.get("formattedMessage") or err.get("message", "unknown compiler error")
-        (errors if err.get("severity") == "error" else warnings).append(msg.strip())
+        (errors if err.get("severity") == "error" else warnings).append(_format_error(err, sources))
     if errors:
         raise CompileError(errors)
     contracts = output.get("contracts", {}).get(unit, {})
@@ -302,6 +301,21 @@ def _run_solc(
         "warnings": warnings,
         "compiler_version": payload.get("version", SOLC_VERSION),
     }
+
+
+def _format_error(err: dict[str, Any], sources: dict[str, str]) -> str:
+    """One line per compiler message: ``file:line:col: Kind: message``."""
+    kind = err.get("type", "Error")
+    text = f"{kind}: {err.get('message', 'unknown compiler error')}".strip()
+    loc = err.get("sourceLocation") or {}
+    name = loc.get("file")
+    if name and loc.get("start", -1) >= 0:
+        src = sources.get(name, "")
+        start = int(loc["start"])
+        line = src.count("\n", 0, start) + 1
+        col = start - (src.rfind("\n", 0, start) + 1) + 1
+        return f"{name}:{line}:{col}: {text}"
+    return f"{name}: {text}" if name else text
 
 
 def _find_nodes(

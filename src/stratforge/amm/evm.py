@@ -206,6 +206,7 @@ class EvmStrategySpec:
     sim_timeout_s: float = DEFAULT_SIM_TIMEOUT_S
     #: Force the exact path for every call (used by tests and benchmarks).
     always_exact: bool = False
+    compiler_version: str = ""
 
     @classmethod
     def from_creation_code(
