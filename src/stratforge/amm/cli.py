@@ -156,3 +156,202 @@ def run(
     if json_out is not None:
         write_json_atomic(json_out, {"summary": result.summary(), "simulations": result.per_simulation()})
         console.print(f"Wrote {json_out}")
+
+
+# ----------------------------------------------------------------------------------------------
+# Solidity strategies: validate, staged test, paired comparison, compiler setup
+# ----------------------------------------------------------------------------------------------
+
+
+@app.command()
+def validate(
+    file: Path = typer.Argument(..., help="A Strategy.sol file."),
+) -> None:
+    """Check a Solidity strategy against the security rules, compile it, and check the bytecode."""
+    from stratforge.amm.solidity import StrategyRejected, check_solidity
+
+    if not file.is_file():
+        raise typer.BadParameter(f"strategy file not found: {file}")
+    try:
+        loaded = check_solidity(file)
+    except StrategyRejected as e:
+        console.print(f"[red]Rejected[/red] {file}: {len(e.problems)} problem(s)")
+        for problem in e.problems:
+            console.print(f"  - {problem}", highlight=False)
+        raise typer.Exit(1) from None
+    for warning in loaded.warnings:
+        console.print(f"[yellow]warning[/yellow] {warning}", highlight=False)
+    console.print(
+        f"[green]OK[/green] {file}: '{loaded.spec.name}', {len(loaded.spec.runtime_code)} bytes of code, "
+        f"sha256 {loaded.source_sha256[:12]}"
+    )
+
+
+def _parse_floats(text: str | None, what: str) -> list[float | None] | None:
+    if text is None:
+        return None
+    out: list[float | None] = []
+    for part in text.split(","):
+        part = part.strip()
+        try:
+            out.append(None if part in ("", "-", "none") else float(part))
+        except ValueError:
+            raise typer.BadParameter(f"{what}: {part!r} is not a number") from None
+    return out
+
+
+@app.command("test")
+def test_strategy(
+    file: Path = typer.Argument(..., help="A Strategy.sol file."),
+    stages: str = typer.Option("10,100,1000", "--stages", help="Simulation counts of the stages."),
+    thresholds: str | None = typer.Option(
+        None,
+        "--thresholds",
+        help="Minimum mean edge to continue after each stage, comma-separated ('-' = none); "
+        "a single value applies to every stage.",
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", "-w", help="Worker processes (default: all cores)."
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="JSON result path."),
+) -> None:
+    """Staged test: validate -> compile -> 10 -> 100 -> 1000 simulations, stopping below a threshold."""
+    from stratforge.amm.pipeline import run_pipeline
+
+    if not file.is_file():
+        raise typer.BadParameter(f"strategy file not found: {file}")
+    try:
+        stage_list = [int(s) for s in stages.split(",") if s.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"--stages: expected comma-separated integers, got {stages!r}") from None
+    if not stage_list or min(stage_list) < 1:
+        raise typer.BadParameter("--stages must be positive integers")
+    limits = _parse_floats(thresholds, "--thresholds")
+    if limits is not None and len(limits) == 1:
+        limits = limits * len(stage_list)
+    if limits is not None and len(limits) > len(stage_list):
+        raise typer.BadParameter(f"--thresholds has {len(limits)} values for {len(stage_list)} stages")
+    if workers is not None and workers < 1:
+        raise typer.BadParameter("--workers must be at least 1")
+
+    with progress_bar() as bar:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(label: str, k: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(f"Stage {label}", total=total, completed=_done(total))
+            bar.advance(tasks[label], k)
+
+        def _done(total: int) -> int:
+            # Each stage extends the previous one: its first simulations are already done.
+            earlier = [n for n in stage_list if n < total]
+            return max(earlier) if earlier else 0
+
+        result = run_pipeline(
+            file, stages=stage_list, thresholds=limits, workers=workers, output=out, progress=on_progress
+        )
+
+    if result.status == "rejected":
+        console.print(f"[red]Rejected[/red] {file}: {len(result.problems)} problem(s)")
+        for problem in result.problems:
+            console.print(f"  - {problem}", highlight=False)
+        console.print(f"Wrote {result.output_path}")
+        raise typer.Exit(1)
+    table = Table(title=f"{result.strategy}: staged test", header_style="bold")
+    table.add_column("metric")
+    for st in result.stages:
+        table.add_column(f"{st.simulations} sims", justify="right")
+    rows: dict[str, list[str]] = {}
+    for st in result.stages:
+        gate = "-" if st.threshold is None else f"{'pass' if st.passed else 'STOP'} >= {st.threshold:g}"
+        ci = f" ± {1.96 * st.std_error:.2f}" if st.simulations > 1 else ""
+        for key, value in (
+            ("edge (95%)", f"{st.mean_edge:.2f}{ci}"),
+            ("normalizer edge", f"{st.normalizer_mean_edge:.2f}"),
+            ("wins / losses / draws", f"{st.wins} / {st.losses} / {st.draws}"),
+            ("edge p05 / p50 / p95", f"{st.p05:.1f} / {st.p50:.1f} / {st.p95:.1f}"),
+            ("retail / arb volume (Y)", f"{st.mean_retail_volume_y:.0f} / {st.mean_arb_volume_y:.0f}"),
+            ("avg bid / ask fee (bps)", f"{st.avg_bid_fee_bps:.2f} / {st.avg_ask_fee_bps:.2f}"),
+            ("hook failures / calls", f"{st.hook_failures} / {st.hook_calls}"),
+            ("CPU-s per simulation", f"{st.cpu_s / st.simulations:.3f}"),
+            ("gate", gate),
+        ):
+            rows.setdefault(key, []).append(value)
+    for key, values in rows.items():
+        table.add_row(key, *values)
+    console.print(table)
+    for problem in result.problems:
+        console.print(f"[red]{problem}[/red]", highlight=False)
+    colour = {"passed": "green", "stopped": "yellow"}.get(result.status, "red")
+    console.print(
+        f"[{colour}]{result.status}[/{colour}] {result.strategy} edge {result.edge:.2f} "
+        f"in {result.runtime_s:.1f} s; wrote {result.output_path}"
+        if result.edge is not None
+        else f"[{colour}]{result.status}[/{colour}]; wrote {result.output_path}"
+    )
+    if result.status == "failed":
+        raise typer.Exit(1)
+
+
+@app.command("compare")
+def compare_cmd(
+    strategy_a: str = typer.Argument(..., help="A: a .sol file or fixed:BPS / fixed:BID/ASK."),
+    strategy_b: str = typer.Argument(..., help="B: a .sol file or fixed:BPS / fixed:BID/ASK."),
+    simulations: int = typer.Option(
+        1000, "--simulations", "-n", help="Number of simulations (same seeds for both)."
+    ),
+    seed_start: int = typer.Option(0, "--seed-start", help="First seed."),
+    workers: int | None = typer.Option(
+        None, "--workers", "-w", help="Worker processes (default: all cores)."
+    ),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the comparison as JSON."),
+) -> None:
+    """Paired comparison on the same seeds: mean edge difference, 95% CI, p-value, the better one."""
+    from stratforge.amm.compare import compare
+
+    if simulations < 2:
+        raise typer.BadParameter("--simulations must be at least 2 for a paired test")
+    if seed_start < 0:
+        raise typer.BadParameter("--seed-start must be >= 0")
+    if workers is not None and workers < 1:
+        raise typer.BadParameter("--workers must be at least 1")
+    spec_a, spec_b = strategy_from_arg(strategy_a), strategy_from_arg(strategy_b)
+    with progress_bar() as bar:
+        task = bar.add_task(f"{spec_a.name} vs {spec_b.name}", total=2 * simulations)
+        res = compare(
+            spec_a, spec_b, simulations, seed_start, workers, progress=lambda k: bar.advance(task, k)
+        )
+    table = Table(
+        title=f"Paired comparison on seeds {seed_start}..{seed_start + simulations - 1}", header_style="bold"
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row(f"A: {res.name_a}", f"{res.mean_a:.2f}")
+    table.add_row(f"B: {res.name_b}", f"{res.mean_b:.2f}")
+    table.add_row("A - B", f"{res.mean_diff:+.3f}")
+    table.add_row("95% CI", f"[{res.ci95[0]:+.3f}, {res.ci95[1]:+.3f}]")
+    table.add_row("t / p-value", f"{res.t_stat:.2f} / {res.p_value:.3g}")
+    table.add_row("seeds A better / B better / tie", f"{res.a_wins} / {res.b_wins} / {res.ties}")
+    console.print(table)
+    verdict = {"A": f"A ({res.name_a}) is better", "B": f"B ({res.name_b}) is better"}.get(
+        res.better, "no significant difference"
+    )
+    console.print(f"Verdict: {verdict} (alpha {res.alpha:g})")
+    if json_out is not None:
+        write_json_atomic(json_out, res.to_dict())
+        console.print(f"Wrote {json_out}")
+
+
+@app.command("setup-solc")
+def setup_solc_cmd(
+    force: bool = typer.Option(False, "--force", help="Reinstall even when a copy is found."),
+) -> None:
+    """Install the pinned Solidity compiler (npm solc) into the user cache if it is missing."""
+    from stratforge.amm.compiler import SOLC_VERSION, SolcNotFound, setup_solc
+
+    try:
+        path = setup_solc(force=force)
+    except SolcNotFound as e:
+        console.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    console.print(f"solcjs {SOLC_VERSION} ready at {path}")
