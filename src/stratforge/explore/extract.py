@@ -244,7 +244,10 @@ def _trim_code(code: str, warnings: list[str]) -> str:
         return code.rstrip() + "\n"
     if last_close > 0:
         tail = code[last_close:]
-        if tail.strip() and not tail.strip().startswith("//"):
+        looks_like_code = any(_CODE_START.match(ln) for ln in tail.split("\n")) or any(c in tail for c in ";{")
+        if looks_like_code:
+            warnings.append("code appears truncated: it ends inside a declaration")
+        elif tail.strip():
             warnings.append("dropped text after the contract's closing brace")
             code = code[:last_close]
     return code.strip("\n") + "\n"
