@@ -190,5 +190,12 @@ def test_recorder_writes_replay_lines(tmp_path: Path) -> None:
     n = asyncio.run(main())
     rows = [json.loads(x) for x in (tmp_path / "rec.jsonl").read_text().splitlines()]
     assert n == 3 == len(rows)
-    assert [r["raw"]["event_type"] for r in rows] == ["book", "price_change", "last_trade_price"]
-    assert all(r["source"] == "polymarket" and r["ts"] > 1.7e9 for r in rows)
+    assert [r["data"]["event_type"] for r in rows] == ["book", "price_change", "last_trade_price"]
+    assert all(r["src"] == "polymarket" and r["t"] > 1.7e12 for r in rows)
+    # The markets engineer's reader parses what we recorded (a meta market line makes it a session).
+    from stratforge.trader.markets.messages import MarketInfo
+    from stratforge.trader.markets.replay import iter_messages
+
+    parsed = [m for _, m in iter_messages(tmp_path / "rec.jsonl")]
+    assert [type(m).__name__ for m in parsed] == ["BookSnapshot", "PriceChange", "LastTrade"]
+    assert isinstance(MarketInfo("BTC", T0, "c", "u", "d"), MarketInfo)

@@ -18,8 +18,8 @@ from stratforge.trader.markets.messages import MarketInfo, to_raw
 
 
 def replay_line(source: str, raw: dict[str, Any], recv_ts: float) -> str:
-    """One replay record; see docs/replay-format.md."""
-    return json.dumps({"ts": round(recv_ts, 3), "source": source, "raw": raw}, separators=(",", ":"))
+    """One replay record (``t`` receive time in ms, ``src``, ``data``); see docs/replay-format.md."""
+    return json.dumps({"t": int(round(recv_ts * 1000)), "src": source, "data": raw}, separators=(",", ":"))
 
 
 class ReplayWriter:

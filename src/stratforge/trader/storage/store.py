@@ -148,25 +148,66 @@ class Store:
                 self.checkpoint(row.session_id, checkpoint, s)
         return row
 
-    def close_trade(self, trade_id: str, checkpoint: dict[str, Any] | None = None, **fields: Any) -> Trade:
-        """Fill the exit columns and roll the session totals, in one transaction."""
+    def close_trade(
+        self,
+        trade_id: str,
+        checkpoint: dict[str, Any] | None = None,
+        remainder: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> Trade:
+        """Fill the exit columns and roll the session totals, in one transaction.
+
+        ``remainder`` (fields of a new open trade) records the unsold rest of a partial close in the
+        same transaction, so a partial fill can never lose the shares still held.
+        """
         with self.session() as s:
-            row = s.get(Trade, trade_id)
-            if row is None:
-                raise KeyError(f"no trade {trade_id}")
-            if row.status != "open":
-                raise ValueError(f"trade {trade_id} is already closed")
-            for key, value in fields.items():
-                setattr(row, key, value)
-            row.status = "closed"
-            sess = s.get(TradingSession, row.session_id)
-            assert sess is not None
-            sess.total_pnl = float(sess.total_pnl) + float(row.pnl or 0.0)
-            sess.trade_count += 1
-            sess.win_count += 1 if (row.pnl or 0.0) > 0 else 0
+            row = self._close_in(s, trade_id, fields, remainder)
             if checkpoint is not None:
                 self.checkpoint(row.session_id, checkpoint, s)
         return row
+
+    def _close_in(
+        self, s: Session, trade_id: str, fields: dict[str, Any], remainder: dict[str, Any] | None
+    ) -> Trade:
+        row = s.get(Trade, trade_id)
+        if row is None:
+            raise KeyError(f"no trade {trade_id}")
+        if row.status != "open":
+            raise ValueError(f"trade {trade_id} is already closed")
+        for key, value in fields.items():
+            setattr(row, key, value)
+        row.status = "closed"
+        sess = s.get(TradingSession, row.session_id)
+        assert sess is not None
+        sess.total_pnl = float(sess.total_pnl) + float(row.pnl or 0.0)
+        sess.trade_count += 1
+        sess.win_count += 1 if (row.pnl or 0.0) > 0 else 0
+        if remainder is not None:
+            s.add(Trade(status="open", **remainder))
+        return row
+
+    def commit_tick(
+        self,
+        session_id: str,
+        checkpoint: dict[str, Any],
+        opens: list[dict[str, Any]] = (),  # type: ignore[assignment]
+        closes: list[tuple[str, dict[str, Any], dict[str, Any] | None]] = (),  # type: ignore[assignment]
+        metric: dict[str, Any] | None = None,
+    ) -> None:
+        """Everything one worker tick did, atomically: new trades, closes, a metric row, the checkpoint.
+
+        Either the whole tick is recorded or none of it, so a worker killed mid-tick re-runs that tick
+        from the previous checkpoint and ends in exactly the state of an uninterrupted run.
+        """
+        with self.session() as s:
+            for fields in opens:
+                s.add(Trade(status="open", **fields))
+            s.flush()
+            for trade_id, fields, remainder in closes:
+                self._close_in(s, trade_id, fields, remainder)
+            if metric is not None:
+                s.add(Metric(session_id=session_id, **metric))
+            self.checkpoint(session_id, checkpoint, s)
 
     def trades(
         self, session_id: str | None = None, status: str | None = None, limit: int | None = None
