@@ -215,7 +215,7 @@ class BatchResult:
         return [{"seed": int(s), **{k: v[i].item() for k, v in cols}} for i, s in enumerate(self.seeds)]
 
 
-def _run_chunk(
+def run_chunk(
     seeds: Sequence[int], submission: StrategySpec, normalizer: StrategySpec, market: MarketParams
 ) -> tuple[np.ndarray, float]:
     """Worker entry point: run consecutive seeds, return a [len, n_columns] array and CPU seconds."""
@@ -287,14 +287,14 @@ def run_batch(
     cpu = 0.0
     if workers == 1 or len(chunks) == 1:
         for i, c in enumerate(chunks):
-            rows[i], c_cpu = _run_chunk(c, spec, normalizer, market)
+            rows[i], c_cpu = run_chunk(c, spec, normalizer, market)
             cpu += c_cpu
             if progress:
                 progress(len(c))
     else:
         pool = _pool(workers)
         futures: dict[Future[tuple[np.ndarray, float]], int] = {
-            pool.submit(_run_chunk, c, spec, normalizer, market): i for i, c in enumerate(chunks)
+            pool.submit(run_chunk, c, spec, normalizer, market): i for i, c in enumerate(chunks)
         }
         try:
             for fut in as_completed(futures):
@@ -307,7 +307,19 @@ def run_batch(
             for fut in futures:
                 fut.cancel()
             raise
-    table = np.vstack([r for r in rows if r is not None])
+    parts = [r for r in rows if r is not None]
+    return assemble_batch(spec.name, seed_list, [(p, 0.0) for p in parts], time.perf_counter() - t0, cpu)
+
+
+def assemble_batch(
+    strategy: str,
+    seeds: Sequence[int],
+    parts: Sequence[tuple[np.ndarray, float]],
+    elapsed_s: float,
+    cpu_s: float | None = None,
+) -> BatchResult:
+    """A BatchResult from ``run_chunk`` outputs given in seed order (any executor)."""
+    table = np.vstack([rows for rows, _ in parts])
     columns: dict[str, np.ndarray] = {}
     for j, name in enumerate(_SUB_FIELDS):
         col = table[:, j]
@@ -315,11 +327,11 @@ def run_batch(
     for j, name in enumerate(_NORM_FIELDS):
         columns[f"normalizer_{name}"] = table[:, len(_SUB_FIELDS) + j]
     return BatchResult(
-        strategy=spec.name,
-        seeds=np.asarray(seed_list, dtype=np.int64),
+        strategy=strategy,
+        seeds=np.asarray(list(seeds), dtype=np.int64),
         columns=columns,
-        elapsed_s=time.perf_counter() - t0,
-        cpu_s=cpu,
+        elapsed_s=elapsed_s,
+        cpu_s=sum(c for _, c in parts) if cpu_s is None else cpu_s,
     )
 
 
@@ -331,8 +343,10 @@ __all__ = [
     "MarketParams",
     "SimConfig",
     "SimResult",
+    "assemble_batch",
     "draw_config",
     "run_batch",
+    "run_chunk",
     "shutdown_pools",
     "simulate",
 ]
