@@ -1,0 +1,67 @@
+"""Shared helpers for the Solidity tests: fixture paths, cached loading, instance capture."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from stratforge.amm.evm import EvmStrategy, EvmStrategySpec
+from stratforge.amm.solidity import EXAMPLES_DIR, load_solidity_strategy
+
+FIXTURES = Path(__file__).resolve().parent / "solidity"
+STARTER = EXAMPLES_DIR / "StarterStrategy.sol"
+VANILLA = EXAMPLES_DIR / "VanillaStrategy.sol"
+DYNAMIC = EXAMPLES_DIR / "DynamicStrategy.sol"
+
+HEADER = """// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.24;
+
+import {AMMStrategyBase} from "./AMMStrategyBase.sol";
+import {IAMMStrategy, TradeInfo} from "./IAMMStrategy.sol";
+"""
+
+HOOKS = """
+    function afterInitialize(uint256, uint256) external override returns (uint256, uint256) {
+        return (bpsToWad(30), bpsToWad(30));
+    }
+
+    function afterSwap(TradeInfo calldata) external override returns (uint256, uint256) {
+        return (bpsToWad(30), bpsToWad(30));
+    }
+
+    function getName() external pure override returns (string memory) {
+        return "T";
+    }
+"""
+
+
+def strategy_source(body: str = "", hooks: str = HOOKS) -> str:
+    """A complete strategy file: the header (5 lines + blank) then the contract with ``body``."""
+    return HEADER + "\ncontract Strategy is AMMStrategyBase {\n" + body + hooks + "}\n"
+
+
+@cache
+def load(path: Path) -> EvmStrategySpec:
+    return load_solidity_strategy(path)
+
+
+def fixture(name: str) -> EvmStrategySpec:
+    return load(FIXTURES / name)
+
+
+@dataclass(frozen=True)
+class Capturing:
+    """A spec that hands out instances of ``inner`` and keeps them, to read their counters."""
+
+    inner: EvmStrategySpec
+    created: list[EvmStrategy] = field(default_factory=list, compare=False, hash=False)
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def create(self) -> EvmStrategy:
+        instance = self.inner.create()
+        self.created.append(instance)
+        return instance
