@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from stratforge.explore.extract import extract_response, parse_json_tolerant
@@ -263,3 +265,30 @@ def test_metadata_without_fence_and_non_object_metadata():
     assert ex.metadata is None and ex.metadata_error == "metadata JSON is not an object"
     ex = extract_response(VALID.split("## STRATEGY_METADATA")[0] + "## STRATEGY_METADATA\nname: ShockDecay\n")
     assert ex.metadata is None and ex.metadata_error == "no STRATEGY_METADATA JSON found"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "contract X " + "a" * 200_000,
+        "contract X is" + " " * 200_000,
+        "```" + "a" * 200_000 + "`",
+        "```solidity\n" + "{" * 100_000,
+        '## STRATEGY_METADATA\n{"a": ' + "[" * 50_000,
+        "## STRATEGY_METADATA\n```json\n" + '{"k": 1, ' * 20_000,
+        "\n".join(["```"] * 20_000),
+        "\n".join(["## DESIGN_REVIEW", "contract Strategy {"] * 5_000),
+    ],
+)
+def test_pathological_input_stays_fast(text):
+    t0 = time.perf_counter()
+    ex = extract_response(text)
+    assert time.perf_counter() - t0 < 2.0
+    assert (ex.code is None) != (ex.failure_reason is None)
+
+
+def test_deeply_nested_json_does_not_blow_the_stack():
+    value, partial, err = parse_json_tolerant("[" * 100_000 + "]" * 100_000)
+    assert value is None and err == "metadata JSON could not be parsed"
+    ex = extract_response("```solidity\ncontract Strategy {}\n```\n## STRATEGY_METADATA\n" + '{"a": ' * 5000)
+    assert ex.ok and ex.metadata_error == "metadata JSON could not be parsed"

@@ -47,18 +47,20 @@ _NUMBERING = re.compile(
     r"|[ivx]+[.)]\s*|[a-d][.)]\s*)",
     re.I,
 )
-_FENCE = re.compile(r"^\s*(?P<fence>`{3,}|~{3,})\s*(?P<info>[^\s`]*)[^`]*$")
+_FENCE = re.compile(r"^\s*+(?P<fence>`{3,}+|~{3,}+)\s*+(?P<info>[^\s`]*+)[^`]*+$")
 _CODE_START = re.compile(
     r"^\s*(?://|/\*|\*|pragma\b|import\b|(?:abstract\s+)?contract\b|library\b|interface\b|struct\b|enum\b"
     r"|using\b|error\b|event\b|function\b|uint|int\d|address\b|bytes|bool\b|@)"
 )
 _CONTRACT = re.compile(r"\b(?:abstract\s+)?contract\s+([A-Za-z_]\w*)")
 # a real declaration: at a line start and opening a body ("contract Strategy is Base {")
-_DECL = re.compile(r"(?m)^[ \t]*(?:abstract[ \t]+)?contract[ \t]+([A-Za-z_]\w*)[^;{}\n]*\n?[^;{}\n]*\{")
+# possessive quantifiers (*+) keep these linear on very long lines: no backtracking
+_DECL = re.compile(r"(?m)^[ \t]*(?:abstract[ \t]+)?contract[ \t]+([A-Za-z_]\w*)[^;{}\n]*+\n?[^;{}\n]*+\{")
 _JSON_TOKEN = re.compile(r"[-+0-9.eE]+|true|false|null")
 _SOL_LANGS = {"solidity", "sol"}
 _JSON_LANGS = {"json", "jsonc", "json5"}
 _MAX_JSON = 50_000  # metadata is small; bound the repair work on pathological input
+_MAX_DEPTH = 64
 
 
 @dataclass
@@ -244,7 +246,9 @@ def _trim_code(code: str, warnings: list[str]) -> str:
         return code.rstrip() + "\n"
     if last_close > 0:
         tail = code[last_close:]
-        looks_like_code = any(_CODE_START.match(ln) for ln in tail.split("\n")) or any(c in tail for c in ";{")
+        looks_like_code = any(_CODE_START.match(ln) for ln in tail.split("\n")) or any(
+            c in tail for c in ";{"
+        )
         if looks_like_code:
             warnings.append("code appears truncated: it ends inside a declaration")
         elif tail.strip():
@@ -336,8 +340,9 @@ def _truncation_cuts(s: str) -> list[tuple[int, str]]:
                 stack[-1][1] = "key"
             i += 1
         elif c in "{[":
-            if stack or not cuts:
-                stack.append([c, "key"])
+            if len(stack) >= _MAX_DEPTH:
+                break  # metadata is shallow; deeper nesting is garbage and would make this quadratic
+            stack.append([c, "key"])
             i += 1
         elif c in "}]":
             if not stack:
@@ -383,7 +388,7 @@ def parse_json_tolerant(s: str) -> tuple[Any, bool, str | None]:
         try:
             value, _ = decoder.raw_decode(candidate)
             return value, False, None
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
     cleaned = _strip_json_noise(s)
     for tries, (pos, closers) in enumerate(reversed(_truncation_cuts(cleaned))):
@@ -391,7 +396,7 @@ def parse_json_tolerant(s: str) -> tuple[Any, bool, str | None]:
             break
         try:
             return json.loads(cleaned[:pos] + closers), True, None
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
     return None, False, "metadata JSON could not be parsed"
 
