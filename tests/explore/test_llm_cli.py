@@ -76,12 +76,16 @@ def test_codex_success_prompt_on_stdin_and_cost_from_prices(tmp_path, bindir):
         "exec",
         "--json",
         "--skip-git-repo-check",
+        "--sandbox",
+        "read-only",
         "--model",
         "gpt-5-codex",
         "-c",
         "model_reasoning_effort=high",
         "-",
     ]
+    cwd = (bindir / "codex.cwd").read_text().strip()
+    assert "stratforge-llm-" in cwd and not Path(cwd).exists()  # a throw-away empty directory
     # a second identical call is served from the cache without running codex again
     assert be.complete("Design a fee strategy.", system="You are a quant.").cached
     assert len((bindir / "codex.calls").read_text().split()) == 1
@@ -97,12 +101,18 @@ def test_codex_nonzero_exit_reports_stderr_and_is_not_retried(tmp_path, bindir):
 
 def test_codex_rate_limit_events_are_retried_with_backoff(tmp_path, bindir):
     write_fake_cli(bindir, "codex", stdout=recorded("codex_rate_limited.jsonl"), exit_code=1)
+    # an explicit sandbox choice replaces the read-only default
+    cfg_args = ["--sandbox", "workspace-write"]
     clock = FakeClock()
-    be = make_backend(_cfg("codex", tmp_path, max_retries=2, backoff_base_s=5), clock=clock)
+    be = make_backend(
+        _cfg("codex", tmp_path, max_retries=2, backoff_base_s=5, extra_args=cfg_args), clock=clock
+    )
     with pytest.raises(LLMBackendError, match="429 Too Many Requests"):
         be.complete("p")
     assert len((bindir / "codex.calls").read_text().split()) == 3
     assert len(clock.sleeps) == 2 and all(s >= 2.5 for s in clock.sleeps)
+    argv = (bindir / "codex.argv").read_text().split("\n")[:-1]
+    assert argv.count("--sandbox") == 1 and "workspace-write" in argv
 
 
 def test_codex_exit_zero_without_answer_is_an_error(tmp_path, bindir):

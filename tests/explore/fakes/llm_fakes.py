@@ -174,6 +174,7 @@ def write_fake_cli(
         f'cat > "{rec}/{name}.stdin"\n'
         f'printf "%s\\n" "$@" > "{rec}/{name}.argv"\n'
         f'echo $$ >> "{rec}/{name}.calls"\n'
+        f'pwd > "{rec}/{name}.cwd"\n'
         f"{hang}"
         f'cat "{out_file}"\n'
         f'cat "{err_file}" >&2\n'

@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -48,16 +49,26 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run_cli(argv: list[str], stdin_text: str, timeout_s: float) -> CLIResult:
-    """Run ``argv`` with ``stdin_text`` on stdin; kill its process group after ``timeout_s``."""
+    """Run ``argv`` with ``stdin_text`` on stdin; kill its process group after ``timeout_s``.
+
+    The CLI runs in an empty temporary directory: the agent cannot read or edit the project, and
+    project instruction files (AGENTS.md, CLAUDE.md) cannot change its answers between machines.
+    """
     exe = shutil.which(argv[0])
     if exe is None:
         raise LLMConfigError(f"{argv[0]!r} not found on PATH; install it or set `command` in the LLM config")
+    with tempfile.TemporaryDirectory(prefix="stratforge-llm-") as workdir:
+        return _run_in(exe, argv, stdin_text, timeout_s, workdir)
+
+
+def _run_in(exe: str, argv: list[str], stdin_text: str, timeout_s: float, workdir: str) -> CLIResult:
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [exe, *argv[1:]],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        cwd=workdir,
         start_new_session=True,  # own process group: killpg reaches every descendant
     )
     try:
@@ -164,6 +175,8 @@ class CodexCLIBackend(LLMBackend):
 
     def argv(self) -> list[str]:
         cmd = [self.config.command or "codex", "exec", "--json", "--skip-git-repo-check"]
+        if not {"-s", "--sandbox"} & set(self.config.extra_args):
+            cmd += ["--sandbox", "read-only"]  # we want text, never edits or commands with side effects
         if self.config.model:
             cmd += ["--model", self.config.model]
         return [*cmd, *self.config.extra_args, "-"]
