@@ -279,3 +279,12 @@ def test_replay_needs_replay_of(tmp_path):
     be = make_backend(LLMConfig(backend="replay", cache_dir=str(tmp_path)))
     with pytest.raises(LLMConfigError, match="replay_of"):
         be.complete("p")
+
+
+def test_unwritable_cache_keeps_the_answer(tmp_path, clock):
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file where the cache directory should be")
+    with scripted_server(Reply(body=openai_body("paid for"))) as srv:
+        be = make_backend(_cfg("openai", srv.url, tmp_path), clock=clock)
+        r = be.complete("p")
+    assert r.text == "paid for" and "cache_error" in r.extra and be.ledger.calls == 1

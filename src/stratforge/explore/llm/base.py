@@ -104,7 +104,10 @@ class LLMBackend(ABC):
             resp = self._finish(resp, key, time.perf_counter() - t0)
             self._record(resp)
             if self.cache is not None:
-                self.cache.put(key, parts, resp)
+                try:
+                    self.cache.put(key, parts, resp)
+                except OSError as exc:  # a full disk must not throw away an answer already paid for
+                    resp.extra["cache_error"] = f"{type(exc).__name__}: {exc}"
             return resp
 
     def _wait_before_retry(self, exc: LLMError, retry: int) -> float:
