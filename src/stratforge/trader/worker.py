@@ -420,6 +420,9 @@ class Engine:
             return
         if m.window_end - now < self.safety.config.close_before_end_s + 60:
             return  # too late in the window: the window-end rule would close it at once
+        if now - self.feed.books[m.condition_id].book.ts > self.safety.config.stale_book_s:
+            self.counters["entries_blocked"] += 1
+            return  # never enter on a book the stale-book rule would close at once
         block = self.safety.entry_block(self._safety_views(), self.cfg.trade_size)
         if block is not None:
             self.counters["entries_blocked"] += 1
@@ -809,3 +812,118 @@ def install_signal_stop(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+
+
+# -- live runner ----------------------------------------------------------------------------------
+def run_live(
+    cfg: WorkerConfig,
+    policy: Any,
+    store: Store | None = None,
+    stop: threading.Event | None = None,
+    executor: Any = None,
+    discovery: Any = None,
+    clob_ws_url: str | None = None,
+    futures_ws_url: str | None = None,
+    assets: tuple[str, ...] = ("BTC", "ETH", "SOL", "XRP"),
+    rediscover_s: float = 60.0,
+) -> str:
+    """Trade live: discovery every minute, CLOB + Binance feeds in a background event loop, the engine
+    ticking on the wall clock, orders through the live executor. Returns the session id."""
+    import asyncio
+    from collections import deque
+
+    from stratforge.trader.live.discovery import DiscoveryConfig, discover
+    from stratforge.trader.live.executor import LiveExecutor
+    from stratforge.trader.live.feeds import BinanceFuturesFeed, ClobMarketFeed
+    from stratforge.trader.markets.messages import from_raw
+
+    stop = stop or threading.Event()
+    executor = executor or LiveExecutor.from_env()
+    balance = executor.balance()
+    log.info("live: collateral balance $%.2f", balance)
+    if balance < cfg.trade_size:
+        raise RuntimeError(f"wallet balance ${balance:.2f} is below one trade (${cfg.trade_size:.2f})")
+    store = store or Store(cfg.database_url, cfg.data_dir)
+    row = store.find_resumable("live", "live") if cfg.resume else None
+    resumed = row is not None
+    if row is None:
+        row = store.start_session(
+            mode="live", trade_size=cfg.trade_size, source="live", model_version=cfg.model_version
+        )
+    alerter = Alerter(cfg.webhook_url, store, row.id).start()
+    session = Session(markets=[], messages=[])
+    feed = FeedState(session)
+    engine = Engine(cfg, store, row.id, policy, LiveExecution(executor), feed, alerter)
+    dcfg = discovery or DiscoveryConfig()
+    incoming: deque[Any] = deque()
+    clob = ClobMarketFeed([], **({"url": clob_ws_url} if clob_ws_url else {}))
+    futures = BinanceFuturesFeed(
+        [SYMBOLS[a] for a in assets], **({"url": futures_ws_url} if futures_ws_url else {})
+    )
+
+    def add_markets(now: float) -> bool:
+        changed = False
+        for m in discover(list(assets), now, dcfg):
+            if m.condition_id in engine.markets:
+                continue
+            session.markets.append(m)
+            mb = MarketBook(m.up_token)
+            feed.books[m.condition_id] = mb
+            feed._by_token[m.up_token] = mb
+            engine.markets[m.condition_id] = m
+            clob.asset_ids += [m.up_token, m.down_token]
+            changed = True
+        return changed
+
+    async def pump(source_feed: Any) -> None:
+        async for src, raw in source_feed:
+            for msg in from_raw(src, raw):
+                incoming.append(msg)
+
+    loop = asyncio.new_event_loop()
+    tasks: dict[str, Any] = {}
+
+    def start_clob() -> None:
+        if "clob" in tasks:
+            tasks["clob"].cancel()
+        tasks["clob"] = asyncio.run_coroutine_threadsafe(pump(clob), loop)
+
+    thread = threading.Thread(target=loop.run_forever, name="feeds", daemon=True)
+    thread.start()
+    add_markets(time.time())
+    if resumed and row.checkpoint_data:
+        restored = engine.restore(row.checkpoint_data)
+        alerter.recovery(f"live session {row.id} resumed with {restored} open positions", restored=restored)
+    start_clob()
+    tasks["futures"] = asyncio.run_coroutine_threadsafe(pump(futures), loop)
+    server = (
+        HealthServer(engine.snapshot, host="0.0.0.0", port=cfg.health_port).start()
+        if cfg.health_port
+        else None
+    )
+    last_discovery = time.time()
+    try:
+        while not stop.is_set():
+            now = time.time()
+            while incoming:
+                session.messages.append(incoming.popleft())
+            feed.advance(now)
+            engine.tick(now)
+            if now - last_discovery > rediscover_s:
+                last_discovery = now
+                if add_markets(now):
+                    start_clob()  # resubscribe with the new token ids
+            stop.wait(cfg.tick_s)
+    finally:
+        closed = engine.close_all(SHUTDOWN)
+        log.warning("live shutdown: closed %d positions, %d still open", closed, len(engine.positions))
+        if engine.positions:
+            alerter.error(f"shutdown left {len(engine.positions)} positions open (sells failed)")
+        store.end_session(row.id, "stopped")
+        clob.close()
+        futures.close()
+        loop.call_soon_threadsafe(loop.stop)
+        if server is not None:
+            server.stop()
+        alerter.close(timeout=5)
+    return row.id

@@ -54,12 +54,28 @@ def resolve_url(url: str | None = None, data_dir: Path | str | None = None) -> s
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest revision (idempotent)."""
+    """Bring the schema to the newest revision (idempotent, safe when processes open the store at once).
+
+    Concurrent openers are serialised: a PostgreSQL advisory lock, or a file lock beside a SQLite file.
+    """
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+    db_file = engine.url.database if engine.dialect.name == "sqlite" else None
+    lock_fh = None
+    if db_file and db_file != ":memory:":
+        import fcntl
+
+        lock_fh = open(f"{db_file}.migrate-lock", "a")  # noqa: SIM115 - held for the whole migration
+        fcntl.flock(lock_fh, fcntl.LOCK_EX)
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727274)")
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+    finally:
+        if lock_fh is not None:
+            lock_fh.close()
 
 
 class Store:
