@@ -218,13 +218,10 @@ def _source_unit_name(file_name: str | None) -> str:
     return name
 
 
-def compile_strategy(
-    source: str,
-    contract_name: str = "Strategy",
-    file_name: str | None = None,
-    use_cache: bool = True,
-) -> CompiledContract:
-    """Compile a strategy source against the shipped base files; raises CompileError on failure."""
+def _prepare(
+    source: str, contract_name: str, file_name: str | None
+) -> tuple[str, dict[str, str], dict[str, Any], str]:
+    """Source unit name, all sources, the standard-JSON input and its cache key."""
     unit = _source_unit_name(file_name)
     sources = {**base_sources(), unit: source}
     std_input = {
@@ -236,7 +233,22 @@ def compile_strategy(
         {"input": std_input, "contract": contract_name, "solc": SOLC_VERSION, "format": _CACHE_FORMAT},
         sort_keys=True,
     )
-    key = hashlib.sha256(key_material.encode()).hexdigest()
+    return unit, sources, std_input, hashlib.sha256(key_material.encode()).hexdigest()
+
+
+def cache_key(source: str, contract_name: str = "Strategy", file_name: str | None = None) -> str:
+    """The bytecode-cache key: a hash of every source, the settings and the compiler version."""
+    return _prepare(source, contract_name, file_name)[3]
+
+
+def compile_strategy(
+    source: str,
+    contract_name: str = "Strategy",
+    file_name: str | None = None,
+    use_cache: bool = True,
+) -> CompiledContract:
+    """Compile a strategy source against the shipped base files; raises CompileError on failure."""
+    unit, sources, std_input, key = _prepare(source, contract_name, file_name)
     cache_file = bytecode_cache_dir() / f"{key}.json"
     if use_cache and cache_file.is_file():
         try:
