@@ -249,8 +249,9 @@ class PPOAgent:
         self.n_updates = int(np.asarray(self.policy.extra_stats.get("ppo_updates", 0)))
         self.actor_opt = optim.Adam(learning_rate=self.config.lr_actor)
         self.critic_opt = optim.Adam(learning_rate=self.config.lr_critic)
-        self._actor_grad = nn.value_and_grad(self.policy.actor, self._actor_loss)
-        self._critic_grad = nn.value_and_grad(self.policy.critic, self._critic_loss)
+        # One backward pass for both networks: they share no parameters, so the gradient of the summed
+        # loss w.r.t. each network is exactly the gradient of its own loss.
+        self._loss_and_grad = nn.value_and_grad(self.policy.net, self._loss)
 
     # -- acting -------------------------------------------------------------------------------------
     def act(
@@ -352,12 +353,26 @@ class PPOAgent:
         loss = 0.5 * loss.mean()
         return loss, loss
 
+    def _loss(
+        self,
+        f: mx.array,
+        h: mx.array,
+        a: mx.array,
+        old_logp: mx.array,
+        adv: mx.array,
+        ret: mx.array,
+        old_v: mx.array,
+    ) -> tuple[mx.array, tuple[mx.array, ...]]:
+        actor_loss, (pg, ent, kl, clip) = self._actor_loss(f, h, a, old_logp, adv)
+        value_loss, _ = self._critic_loss(f, h, ret, old_v)
+        return actor_loss + value_loss, (pg, value_loss, ent, kl, clip)
+
     # -- the update -----------------------------------------------------------------------------------
     def prepare_batch(self) -> dict[str, np.ndarray]:
         """Flatten the complete transitions and compute per-trajectory GAE on scaled rewards."""
         c = self.config
         segs = self.buffer.segments()
-        feats, hists, acts, logps, vals, raw, advs, rets, tids = [], [], [], [], [], [], [], [], []
+        feats, hists, acts, logps, vals, raw, scl, advs, rets, tids = [], [], [], [], [], [], [], [], [], []
         for s in segs:
             trs = s.transitions
             r = np.array([t.reward for t in trs])
@@ -370,6 +385,7 @@ class PPOAgent:
             logps.append(np.array([t.logp for t in trs]))
             vals.append(v)
             raw.append(r)
+            scl.append(scaled)
             advs.append(adv)
             rets.append(ret)
             tids.extend([s.traj_id] * len(trs))
@@ -382,6 +398,7 @@ class PPOAgent:
             "logp": np.concatenate(logps).astype(np.float32),
             "values": np.concatenate(vals).astype(np.float32),
             "rewards": np.concatenate(raw),
+            "scaled_rewards": np.concatenate(scl),
             "advantages": np.concatenate(advs).astype(np.float32),
             "returns": np.concatenate(rets).astype(np.float32),
             "traj_ids": np.array(tids, dtype=object),
@@ -418,23 +435,21 @@ class PPOAgent:
                 madv = adv_all[idx]
                 if c.normalize_advantages and len(perm[start : start + c.minibatch_size]) > 1:
                     madv = (madv - madv.mean()) / (mx.sqrt(madv.var()) + 1e-8)
-                (_, (pg, ent, kl, clip)), a_grads = self._actor_grad(mf, mh, ma, mlp, madv)
-                mx.eval(pg, ent, kl, clip, a_grads)
-                kl_val = float(kl.item())
-                if kl_limit is not None and kl_val > kl_limit:
+                (_, aux), grads = self._loss_and_grad(mf, mh, ma, mlp, madv, ret[idx], old_v[idx])
+                mx.eval(aux, grads)
+                pg, v_loss, ent, kl, clip = (float(x.item()) for x in aux)
+                if kl_limit is not None and kl > kl_limit:
                     early = True  # SB3 rule: skip this step and stop the update
                     break
-                (v_loss, _), c_grads = self._critic_grad(mf, mh, ret[idx], old_v[idx])
-                a_grads, _ = optim.clip_grad_norm(a_grads, c.max_grad_norm)
-                c_grads, _ = optim.clip_grad_norm(c_grads, c.max_grad_norm)
+                a_grads, _ = optim.clip_grad_norm(grads["actor"], c.max_grad_norm)
+                c_grads, _ = optim.clip_grad_norm(grads["critic"], c.max_grad_norm)
                 self.actor_opt.update(actor, a_grads)
                 self.critic_opt.update(critic, c_grads)
                 mx.eval(actor.parameters(), critic.parameters(), self.actor_opt.state, self.critic_opt.state)
-                metrics["pg"].append(float(pg.item()))
-                metrics["v"].append(float(v_loss.item()))
-                metrics["ent"].append(float(ent.item()))
-                metrics["kl"].append(kl_val)
-                metrics["clip"].append(float(clip.item()))
+                for key, val in zip(
+                    ("pg", "v", "ent", "kl", "clip"), (pg, v_loss, ent, kl, clip), strict=True
+                ):
+                    metrics[key].append(val)
                 steps += 1
             if early:
                 break
