@@ -547,21 +547,29 @@ class Explorer:
         )
 
     def _extract_template(self, number: int, cand: Candidate, edge: float) -> None:
+        """Strong strategies from outside the library become templates for the offline proposer."""
         if cand.template is not None:  # already a template: its parameters are known
             return
-        try:
-            from stratforge.explore.template_extract import extract_template
-        except ImportError:
-            return
-        try:
-            template = extract_template(cand.source, name=f"iter_{number:04d}", edge=edge)
-        except Exception as exc:  # a source we cannot templatise is not an error of the run
-            self.event("template", f"#{number}: no template ({exc})", level="warning")
-            return
-        from stratforge.explore.templates import save_template
+        from stratforge.explore.template_extract import maybe_extract
 
-        path = save_template(template, self.config.state_dir / "templates")
-        self.store.add_template(template.name, path, template.to_schema(), source_iteration=number, edge=edge)
+        directory = self.config.state_dir / "templates"
+        template = maybe_extract(
+            cand.source,
+            edge,
+            f"iter_{number:04d}",
+            directory,
+            threshold=self.config.template_threshold,
+            hypothesis=cand.hypothesis or "",
+        )
+        if template is None:
+            return
+        self.store.add_template(
+            template.name,
+            directory / f"{template.name}.sol.template",
+            template.to_schema(),
+            source_iteration=number,
+            edge=edge,
+        )
         if hasattr(self.proposer, "add_template"):
             self.proposer.add_template(template)
         self.event("template", f"template {template.name} extracted from #{number} ({edge:.2f})")

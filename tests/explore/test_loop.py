@@ -1,0 +1,154 @@
+"""The exploration loop: promotion statistics, determinism, stop requests and crash recovery."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stratforge.explore.loop import ExploreConfig, Explorer, paired_stats, request_stop
+from stratforge.explore.monitor import open_readonly
+
+pytest.importorskip("pyrevm")
+
+SMALL = {"stages": (4, 8), "rescore_sims": 8, "holdout_sims": 4, "twin_check_sims": 2, "workers": 1}
+
+
+def small_config(tmp: Path, **kw: object) -> ExploreConfig:
+    return ExploreConfig(state_dir=tmp, **{**SMALL, **kw})  # type: ignore[arg-type]
+
+
+def test_paired_stats_match_a_hand_computation() -> None:
+    rng = np.random.default_rng(0)
+    champ = rng.normal(400, 50, 200)
+    cand = champ + rng.normal(1.0, 2.0, 200)
+    s = paired_stats(cand, champ)
+    d = cand - champ
+    assert s.mean_diff == pytest.approx(d.mean())
+    assert s.std_error == pytest.approx(d.std(ddof=1) / np.sqrt(200))
+    assert s.ci_low < s.mean_diff < s.ci_high
+    assert s.p_better < 1e-6
+    # pure noise around the champion is not significant
+    noise = paired_stats(champ + rng.normal(0, 2.0, 200), champ)
+    assert noise.p_better > 0.01 or abs(noise.mean_diff) < 0.5
+
+
+def test_an_offline_run_promotes_only_significant_improvements(tmp_path: Path) -> None:
+    explorer = Explorer(small_config(tmp_path / "run", max_iterations=4))
+    reason = explorer.run()
+    assert "max iterations" in reason
+    store = open_readonly(tmp_path / "run")
+    history = store.champion_history()
+    assert history[0].iteration == 0 and "starter" in history[0].reason
+    for older, newer in zip(history, history[1:], strict=False):
+        assert newer.stats["paired"]["p_better"] < 0.05
+        assert newer.stats["paired"]["mean_diff"] > 0
+    assert all(c.holdout_edge is not None for c in history)
+    assert (tmp_path / "run" / "REPORT.md").exists()
+    assert (tmp_path / "run" / "plots" / "edge_over_iterations.png").stat().st_size > 1000
+    assert [i.number for i in store.iterations(finished_only=True)] == list(range(5))
+
+
+def _snapshot(run: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
+    store = open_readonly(run)
+    its = [
+        (i.number, i.template, i.source_hash, i.edge, i.status) for i in store.iterations(finished_only=True)
+    ]
+    champs = [(c.iteration, c.edge, c.holdout_edge) for c in store.champion_history()]
+    return its, champs
+
+
+def test_two_runs_with_the_same_seed_make_identical_stores(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        Explorer(small_config(tmp_path / name, max_iterations=3, seed=7)).run()
+    assert _snapshot(tmp_path / "a") == _snapshot(tmp_path / "b")
+
+
+def test_stop_request_ends_the_run_after_the_current_iteration(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    seen: list[str] = []
+
+    def on_event(kind: str, message: str) -> None:
+        seen.append(kind)
+        if kind == "iteration":
+            request_stop(run)
+
+    reason = Explorer(small_config(run, max_iterations=10), on_event=on_event).run()
+    assert "stop requested" in reason
+    assert seen.count("iteration") == 1
+
+
+def _explore(run: Path, *extra: str) -> subprocess.Popen[str]:
+    args = [
+        sys.executable,
+        "-m",
+        "stratforge.cli",
+        "explore",
+        "run",
+        "--state-dir",
+        str(run),
+        "--stages",
+        "4,8",
+        "--rescore-sims",
+        "8",
+        "--holdout-sims",
+        "4",
+        "--workers",
+        "1",
+        *extra,
+    ]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _finished(run: Path) -> list[int]:
+    db = run / "run.sqlite"
+    if not db.exists():
+        return []
+    con = sqlite3.connect(db, timeout=5)
+    try:
+        return [
+            r[0]
+            for r in con.execute(
+                "SELECT number FROM iterations WHERE finished_at IS NOT NULL ORDER BY number"
+            )
+        ]
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        con.close()
+
+
+@pytest.mark.timeout(400)
+def test_sigkill_mid_iteration_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = _explore(run, "--max-iterations", "50")
+    deadline = time.time() + 240
+    while len(_finished(run)) < 3 and time.time() < deadline:
+        time.sleep(0.2)
+    before = _finished(run)
+    assert len(before) >= 3, proc.stdout.read() if proc.poll() is not None else "too slow"
+    time.sleep(0.7)  # land somewhere inside the next iteration
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed = _snapshot(run)
+    con = sqlite3.connect(run / "run.sqlite")
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+
+    target = len(killed[0]) + 2  # two more iterations beyond the starter + finished ones
+    resumed = _explore(run, "--resume", "--max-iterations", str(target - 1))
+    out, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, out
+    its, champs = _snapshot(run)
+    numbers = [n for n, *_ in its]
+    assert numbers == list(range(len(numbers))), "iterations are contiguous, none duplicated"
+    assert its[: len(killed[0])] == killed[0], "every finished iteration survived unchanged"
+    assert champs[: len(killed[1])] == killed[1]
+    assert len(its) == target
