@@ -47,7 +47,7 @@ def test_an_offline_run_promotes_only_significant_improvements(tmp_path: Path) -
     store = open_readonly(tmp_path / "run")
     history = store.champion_history()
     assert history[0].iteration == 0 and "starter" in history[0].reason
-    for older, newer in zip(history, history[1:], strict=False):
+    for newer in history[1:]:
         assert newer.stats["paired"]["p_better"] < 0.05
         assert newer.stats["paired"]["mean_diff"] > 0
     assert all(c.holdout_edge is not None for c in history)
