@@ -11,6 +11,12 @@ current one settles (so a multi-window replay is one episode). Each `step` is on
 
 Rewards are the realized PnL in USDC after fees (closes and settlements) per slot. `info["market_end"]`
 marks slots whose market settled during the step, so learners can cut advantages per market.
+
+The feed does not depend on the agent's (small, taker) orders, so `reset` first runs the session's
+messages once through the state code and records a `Tape`: per tick, the position-free features,
+the books at decision time and at decision time + latency, and the settlements. Stepping then only
+touches the broker and the histories; several policies can be evaluated on one tape (paired runs)
+for the cost of one pass over the feed.
 """
 
 from __future__ import annotations
@@ -28,7 +34,9 @@ from stratforge.trader.features import (
     FuturesFlow,
     HistoryWindow,
     MarketBook,
+    OrderBook,
     PositionView,
+    clamp,
     compute_features,
 )
 from stratforge.trader.markets.messages import (
@@ -113,183 +121,251 @@ class FeedState:
         return applied
 
 
+@dataclass
+class TickRecord:
+    t: float
+    markets: list[MarketInfo | None]  # per slot
+    features: np.ndarray  # [n, 18], position features (12-14) zero
+    books: list[OrderBook | None]  # UP books at t
+    fill_books: list[OrderBook | None] = field(default_factory=list)  # UP books at t + latency
+    settlements: list[tuple[int, MarketInfo, bool, float, float]] = field(default_factory=list)
+    context: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class Tape:
+    assets: list[str]
+    ticks: list[TickRecord]
+    session: Session
+
+
+def _copy_book(b: OrderBook) -> OrderBook:
+    c = OrderBook()
+    c.bids = dict(b.bids)
+    c.asks = dict(b.asks)
+    c.ts = b.ts
+    return c
+
+
+def record_tape(session: Session, cfg: EnvConfig, assets: list[str] | None = None) -> Tape:
+    """One pass of the session's feed through the state code, sampled at the decision ticks."""
+    assets = assets or session.assets
+    n = len(assets)
+    feed = FeedState(session)
+    queues = [
+        sorted((m for m in session.markets if m.asset == a), key=lambda m: m.window_start) for a in assets
+    ]
+    current: list[MarketInfo | None] = [None] * n
+    strikes: dict[str, float] = {}
+    if not session.markets:
+        raise ValueError("session has no markets")
+    t = float(min(m.window_start for m in session.markets))
+    flat = PositionView()
+
+    def activate(now: float) -> None:
+        for i in range(n):
+            if current[i] is not None:
+                continue
+            q = queues[i]
+            while q and q[0].window_end <= now:
+                q.pop(0)  # windows that ended before we got to them (replay gaps)
+            if q and q[0].window_start <= now:
+                m = q.pop(0)
+                current[i] = m
+                k = m.strike
+                if k is None:
+                    k = feed.flow(SYMBOLS[m.asset]).price_at(m.window_start)
+                strikes[m.condition_id] = float("nan") if k is None else float(k)
+
+    def observe(now: float) -> TickRecord:
+        feats = np.zeros((n, N_FEATURES), dtype=np.float32)
+        books: list[OrderBook | None] = [None] * n
+        ctx = {k: np.full(n, np.nan) for k in ("bid", "ask", "mid", "time_left", "true_prob", "market_index")}
+        for i, m in enumerate(current):
+            if m is None:
+                continue
+            mb = feed.books[m.condition_id]
+            feats[i] = compute_features(feed.flow(SYMBOLS[m.asset]), mb, flat, now, m.window_end)
+            books[i] = _copy_book(mb.book)
+            b, a = mb.book.best_bid(), mb.book.best_ask()
+            ctx["bid"][i] = np.nan if b is None else b
+            ctx["ask"][i] = np.nan if a is None else a
+            ctx["mid"][i] = np.nan if (a is None or b is None) else 0.5 * (a + b)
+            ctx["time_left"][i] = m.window_end - now
+            ctx["true_prob"][i] = session.true_prob(m.condition_id, now)
+            ctx["market_index"][i] = int(m.condition_id[-8:], 16) if m.condition_id.startswith("0x") else i
+        return TickRecord(now, list(current), feats, books, context=ctx)
+
+    def outcome(m: MarketInfo) -> tuple[bool, float, float]:
+        res = session.resolutions.get(m.condition_id)
+        if res is not None:
+            return res.up_wins, res.strike, res.final
+        strike = strikes.get(m.condition_id, float("nan"))
+        final = feed.flow(SYMBOLS[m.asset]).price_at(m.window_end)
+        if final is None or strike != strike:
+            raise ValueError(f"cannot resolve {m.slug}: no futures price at its window start/end")
+        return final >= strike, strike, final
+
+    feed.advance(t)
+    activate(t)
+    ticks = [observe(t)]
+    while True:
+        rec = ticks[-1]
+        feed.advance(t + cfg.broker.latency_s)
+        rec.fill_books = [
+            None if m is None else _copy_book(feed.books[m.condition_id].book) for m in rec.markets
+        ]
+        t += cfg.tick_s
+        feed.advance(t)
+        for i in range(n):
+            m = current[i]
+            if m is not None and m.window_end <= t:
+                up_wins, strike, final = outcome(m)
+                rec.settlements.append((i, m, up_wins, strike, final))
+                current[i] = None
+        activate(t)
+        if all(c is None for c in current) and not any(queues):
+            break
+        ticks.append(observe(t))
+    ticks.append(TickRecord(t, [None] * n, np.zeros((n, N_FEATURES), dtype=np.float32), [None] * n))
+    return Tape(assets, ticks, session)
+
+
 class TraderEnv:
-    """Vector-of-markets environment. Construct with a fixed `session`, or with a `session_fn(seed)`
-    (default: the synthetic generator) to draw a new session on every `reset(seed)`."""
+    """Vector-of-markets environment. Construct with a fixed `session` (or a recorded `tape`), or with a
+    `session_fn(seed)` (default: the synthetic generator) to draw a new session on every `reset(seed)`."""
 
     def __init__(
         self,
         cfg: EnvConfig | None = None,
         session: Session | None = None,
         session_fn: Callable[[int], Session] | None = None,
+        tape: Tape | None = None,
     ) -> None:
         self.cfg = cfg or EnvConfig()
-        self._fixed = session
+        self._tape = tape
+        self._fixed = session if tape is None else tape.session
         self._session_fn = session_fn or (lambda seed: generate_session(seed, self.cfg.synthetic))
-        self.assets: list[str] = list(session.assets if session else self.cfg.synthetic.assets)
+        if tape is not None:
+            self.assets = list(tape.assets)
+        elif session is not None:
+            self.assets = session.assets
+        else:
+            self.assets = list(self.cfg.synthetic.assets)
         self.n = len(self.assets)
         self.session: Session | None = None
+
+    @property
+    def tape(self) -> Tape | None:
+        return self._tape
 
     # -- lifecycle -------------------------------------------------------------------------------
     def reset(self, seed: int | None = None) -> tuple[Observation, dict[str, Any]]:
         if self._fixed is not None:
-            self.session = self._fixed
+            if self._tape is None:
+                self._tape = record_tape(self._fixed, self.cfg, self.assets)
         else:
-            self.session = self._session_fn(0 if seed is None else int(seed))
-        s = self.session
-        self.feed = FeedState(s)
+            session = self._session_fn(0 if seed is None else int(seed))
+            self._tape = record_tape(session, self.cfg, self.assets)
+        self.session = self._tape.session
         self.broker = PaperBroker(self.cfg.broker)
-        self._queues: list[list[MarketInfo]] = [
-            sorted((m for m in s.markets if m.asset == a), key=lambda m: m.window_start) for a in self.assets
-        ]
-        self.current: list[MarketInfo | None] = [None] * self.n
         self.histories = [HistoryWindow() for _ in range(self.n)]
-        self._strikes: dict[str, float] = {}
+        self._k = 0
         self.settled: list[dict[str, Any]] = []
-        self.equity: list[tuple[float, float]] = []
         self._realized = 0.0
-        starts = [m.window_start for m in s.markets]
-        if not starts:
-            raise ValueError("session has no markets")
-        self.t = float(min(starts))
-        self.feed.advance(self.t)
-        self._activate()
+        rec = self._tape.ticks[0]
+        self.equity: list[tuple[float, float]] = [(rec.t, 0.0)]
+        self._prev_markets: list[MarketInfo | None] = [None] * self.n
         obs = self._observe()
-        self.equity.append((self.t, 0.0))
-        return obs, {"t": self.t, "markets": [m.slug if m else None for m in self.current]}
+        return obs, {"t": rec.t, "markets": [m.slug if m else None for m in rec.markets]}
 
-    def _activate(self) -> None:
-        for i in range(self.n):
-            if self.current[i] is not None:
-                continue
-            q = self._queues[i]
-            while q and q[0].window_end <= self.t:
-                q.pop(0)  # windows that ended before we got to them (replay gaps)
-            if q and q[0].window_start <= self.t:
-                m = q.pop(0)
-                self.current[i] = m
-                self.histories[i].reset()
-                strike = m.strike
-                if strike is None:
-                    strike = self.feed.flow(SYMBOLS[m.asset]).price_at(m.window_start)
-                self._strikes[m.condition_id] = float("nan") if strike is None else float(strike)
+    @property
+    def t(self) -> float:
+        return self._tape.ticks[self._k].t if self._tape else float("nan")
+
+    @property
+    def current(self) -> list[MarketInfo | None]:
+        return self._tape.ticks[self._k].markets if self._tape else [None] * self.n
 
     @property
     def done(self) -> bool:
-        return all(c is None for c in self.current) and not any(self._queues)
+        return self._tape is not None and self._k >= len(self._tape.ticks) - 1
 
     # -- stepping --------------------------------------------------------------------------------
     def step(
         self, actions: np.ndarray | list[int]
     ) -> tuple[Observation, np.ndarray, bool, bool, dict[str, Any]]:
-        if self.session is None:
+        if self._tape is None:
             raise RuntimeError("call reset() first")
+        if self.done:
+            raise RuntimeError("episode is over; call reset()")
         acts = np.asarray(actions, dtype=np.int64).reshape(-1)
         if acts.shape[0] != self.n:
             raise ValueError(f"expected {self.n} actions, got {acts.shape[0]}")
+        rec = self._tape.ticks[self._k]
         rewards = np.zeros(self.n, dtype=np.float64)
         market_end = np.zeros(self.n, dtype=bool)
         fills = []
-        # 1. orders from positions at decision time
-        orders: list[tuple[int, str]] = []
+        t_fill = rec.t + self.cfg.broker.latency_s
         for i, a in enumerate(acts):
-            m = self.current[i]
+            if a not in (HOLD, BUY, SELL):
+                raise ValueError(f"invalid action {a}; use 0=HOLD, 1=BUY, 2=SELL")
+            m = rec.markets[i]
             if m is None or a == HOLD:
                 continue
             pos = self.broker.positions.get(m.condition_id)
-            if a == BUY:
-                if pos is None:
-                    orders.append((i, "open_up"))
-                elif pos.token == "DOWN":
-                    orders.append((i, "close"))
-            elif a == SELL:
-                if pos is None:
-                    orders.append((i, "open_down"))
-                elif pos.token == "UP":
-                    orders.append((i, "close"))
-            else:
-                raise ValueError(f"invalid action {a}; use 0=HOLD, 1=BUY, 2=SELL")
-        # 2. fill after latency
-        if orders:
-            t_fill = self.t + self.cfg.broker.latency_s
-            self.feed.advance(t_fill)
-            for i, kind in orders:
-                m = self.current[i]
-                assert m is not None
-                book = self.feed.books[m.condition_id].book
-                if kind == "close":
-                    fill, pnl = self.broker.close(m.condition_id, book, t_fill)
-                    rewards[i] += pnl
-                else:
-                    token = "UP" if kind == "open_up" else "DOWN"
-                    fill = self.broker.buy(
-                        m.condition_id, m.asset, token, self.cfg.broker.trade_usd, book, t_fill
-                    )
-                fills.append((m.slug, kind, fill))
-        # 3. advance to the next tick; settle ended windows
-        self.t += self.cfg.tick_s
-        self.feed.advance(self.t)
-        for i in range(self.n):
-            m = self.current[i]
-            if m is None or m.window_end > self.t:
-                continue
-            up_wins, strike, final = self._outcome(m)
+            book = rec.fill_books[i]
+            assert book is not None
+            if pos is None:
+                # BUY opens UP, SELL opens DOWN
+                token = "UP" if a == BUY else "DOWN"
+                fill = self.broker.buy(
+                    m.condition_id, m.asset, token, self.cfg.broker.trade_usd, book, t_fill
+                )
+                fills.append((m.slug, "open_" + token.lower(), fill))
+            elif (a == BUY and pos.token == "DOWN") or (a == SELL and pos.token == "UP"):
+                fill, pnl = self.broker.close(m.condition_id, book, t_fill)
+                rewards[i] += pnl
+                fills.append((m.slug, "close", fill))
+        for i, m, up_wins, strike, final in rec.settlements:
             pnl = self.broker.settle(m.condition_id, up_wins, m.window_end)
             rewards[i] += pnl
             market_end[i] = True
             self.settled.append(
                 {"slug": m.slug, "strike": strike, "final": final, "up_wins": up_wins, "settle_pnl": pnl}
             )
-            self.current[i] = None
-        self._activate()
+        self._k += 1
         self._realized += float(rewards.sum())
         self.equity.append((self.t, self._realized))
         obs = self._observe()
-        terminated = self.done
         info = {"t": self.t, "market_end": market_end, "fills": fills}
-        return obs, rewards, terminated, False, info
-
-    def _outcome(self, m: MarketInfo) -> tuple[bool, float, float]:
-        res = self.session.resolutions.get(m.condition_id) if self.session else None
-        if res is not None:
-            return res.up_wins, res.strike, res.final
-        strike = self._strikes.get(m.condition_id, float("nan"))
-        final = self.feed.flow(SYMBOLS[m.asset]).price_at(m.window_end)
-        if final is None or strike != strike:
-            raise ValueError(f"cannot resolve {m.slug}: no futures price at its window start/end")
-        return final >= strike, strike, final
+        return obs, rewards, self.done, False, info
 
     # -- observation -----------------------------------------------------------------------------
     def _observe(self) -> Observation:
-        n = self.n
-        feats = np.zeros((n, N_FEATURES), dtype=np.float32)
-        hist = np.zeros((n, N_FEATURES * HISTORY_LEN), dtype=np.float32)
-        mask = np.zeros(n, dtype=bool)
-        ctx = {
-            k: np.full(n, np.nan)
-            for k in ("bid", "ask", "mid", "time_left", "true_prob", "side", "market_index")
-        }
-        for i, m in enumerate(self.current):
+        rec = self._tape.ticks[self._k]  # type: ignore[union-attr]
+        feats = rec.features.copy()
+        hist = np.zeros((self.n, N_FEATURES * HISTORY_LEN), dtype=np.float32)
+        mask = np.zeros(self.n, dtype=bool)
+        side = np.zeros(self.n)
+        for i, m in enumerate(rec.markets):
             if m is None:
                 continue
-            mb = self.feed.books[m.condition_id]
+            if self._prev_markets[i] is not m:
+                self.histories[i].reset()  # a new market starts with an empty window
+                self._prev_markets[i] = m
             pos = self.broker.positions.get(m.condition_id)
-            pv = PositionView(
-                0 if pos is None else pos.side,
-                0.0 if pos is None else self.broker.unrealized_roi(m.condition_id, mb.book),
-            )
-            f = compute_features(self.feed.flow(SYMBOLS[m.asset]), mb, pv, self.t, m.window_end)
-            feats[i] = f
-            hist[i] = self.histories[i].push(f)
+            if pos is not None:
+                book = rec.books[i]
+                assert book is not None
+                feats[i, 12] = 1.0
+                feats[i, 13] = float(pos.side)
+                feats[i, 14] = clamp(self.broker.unrealized_roi(m.condition_id, book))
+                side[i] = pos.side
+            hist[i] = self.histories[i].push(feats[i])
             mask[i] = True
-            b, a = mb.book.best_bid(), mb.book.best_ask()
-            ctx["bid"][i] = np.nan if b is None else b
-            ctx["ask"][i] = np.nan if a is None else a
-            ctx["mid"][i] = np.nan if (a is None or b is None) else 0.5 * (a + b)
-            ctx["time_left"][i] = m.window_end - self.t
-            ctx["true_prob"][i] = self.session.true_prob(m.condition_id, self.t) if self.session else np.nan
-            ctx["side"][i] = pv.side
-            ctx["market_index"][i] = hash(m.condition_id) % (2**31)
+        ctx = dict(rec.context)
+        ctx["side"] = side
         return Observation(feats, hist, mask, ctx)
 
     def report(self) -> dict[str, Any]:

@@ -86,17 +86,16 @@ class OrderBook:
         self.ts = 0.0
 
     def apply_snapshot(self, snap: BookSnapshot) -> None:
-        self.bids = {round(p, 6): s for p, s in snap.bids if s > 0}
-        self.asks = {round(p, 6): s for p, s in snap.asks if s > 0}
+        self.bids = {p: s for p, s in snap.bids if s > 0}
+        self.asks = {p: s for p, s in snap.asks if s > 0}
         self.ts = snap.ts
 
     def apply_change(self, price: float, side: str, size: float, ts: float) -> None:
         levels = self.bids if side == "BUY" else self.asks
-        key = round(price, 6)
         if size <= 0:
-            levels.pop(key, None)
+            levels.pop(price, None)
         else:
-            levels[key] = size
+            levels[price] = size
         self.ts = ts
 
     def best_bid(self) -> float | None:
@@ -130,12 +129,14 @@ class OrderBook:
 
 
 class MarketBook:
-    """The UP-token book of one market plus the mid samples for the 5-minute volatility."""
+    """The UP-token book of one market plus the mid changes for the 5-minute volatility."""
 
     def __init__(self, up_token: str) -> None:
         self.up_token = up_token
         self.book = OrderBook()
-        self._mids: deque[tuple[float, float]] = deque()
+        self._last_mid: float | None = None
+        self._moves: deque[tuple[float, float]] = deque()  # (ts, squared mid change)
+        self._acc = 0.0
 
     def on_snapshot(self, snap: BookSnapshot) -> None:
         if snap.asset_id != self.up_token:
@@ -145,39 +146,34 @@ class MarketBook:
 
     def on_change(self, msg: PriceChange) -> None:
         touched = False
+        book, up = self.book, self.up_token
         for asset_id, price, side, size in msg.changes:
-            if asset_id == self.up_token:
-                self.book.apply_change(price, side, size, msg.ts)
+            if asset_id == up:
+                book.apply_change(price, side, size, msg.ts)
                 touched = True
         if touched:
             self._sample(msg.ts)
 
     def _sample(self, ts: float) -> None:
         m = self.book.mid()
-        if m is None:
+        if m is None or m == self._last_mid:
             return
-        if self._mids and self._mids[-1][1] == m:
-            return
-        self._mids.append((ts, m))
-        cutoff = ts - VOL_WINDOW_S - 60.0
-        while self._mids and self._mids[0][0] < cutoff:
-            self._mids.popleft()
+        if self._last_mid is not None:
+            d2 = (m - self._last_mid) ** 2
+            self._moves.append((ts, d2))
+            self._acc += d2
+        self._last_mid = m
 
     def realized_vol(self, now: float) -> float:
-        """sqrt(sum of squared mid changes) over the last VOL_WINDOW_S seconds."""
+        """sqrt(sum of squared mid changes) over the last VOL_WINDOW_S seconds (queries move forward
+        in time, so old changes are evicted incrementally)."""
         cutoff = now - VOL_WINDOW_S
-        prev: float | None = None
-        acc = 0.0
-        for ts, m in self._mids:
-            if ts > now:
-                break
-            if ts < cutoff:
-                prev = m  # the level in force at the window start
-                continue
-            if prev is not None:
-                acc += (m - prev) ** 2
-            prev = m
-        return math.sqrt(acc)
+        moves = self._moves
+        while moves and moves[0][0] < cutoff:
+            self._acc -= moves.popleft()[1]
+        if not moves:
+            self._acc = 0.0
+        return math.sqrt(max(self._acc, 0.0))
 
 
 class FuturesFlow:
@@ -190,13 +186,18 @@ class FuturesFlow:
         self._buy = 0.0
         self._sell = 0.0
         self._flow_t = 0.0
-        self._trades: deque[tuple[float, float, float]] = deque()  # (ts, signed notional, notional)
+        # Trade times with running sums of signed and absolute notional (prefix sums: window queries
+        # are two bisections).
+        self._tt: list[float] = []
+        self._cs: list[float] = []
+        self._cn: list[float] = []
         self._sizes: deque[float] = deque(maxlen=100)
         self._large = 0.0
         self._large_t = 0.0
         self._large_threshold = 0.0
         self._n_trades = 0
         self.klines: deque[Kline] = deque(maxlen=61)
+        self._kline_feats: tuple[float, float, float] | None = None
 
     def _record_price(self, ts: float, price: float) -> None:
         if self._sec_t and ts < self._sec_t[-1] + 1.0:
@@ -222,9 +223,11 @@ class FuturesFlow:
         else:
             self._buy += notional
             signed = notional
-        self._trades.append((ts, signed, notional))
-        while self._trades and self._trades[0][0] < ts - 30.0:
-            self._trades.popleft()
+        self._tt.append(ts)
+        self._cs.append((self._cs[-1] if self._cs else 0.0) + signed)
+        self._cn.append((self._cn[-1] if self._cn else 0.0) + notional)
+        if len(self._tt) > 20000:  # keep the recent part; sums stay consistent (differences only)
+            del self._tt[:10000], self._cs[:10000], self._cn[:10000]
         if self._large_threshold > 0 and notional > self._large_threshold:
             self._large = 1.0
             self._large_t = ts
@@ -243,6 +246,7 @@ class FuturesFlow:
         if self.klines and self.klines[-1].start >= k.start:
             return  # duplicate or out of order
         self.klines.append(k)
+        self._kline_feats = None
         # Closed klines extend the price history when no trade is newer (warm-up before the flow).
         if not self._sec_t or k.start + 60.0 >= self._sec_t[-1] + 1.0:
             self._sec_t.append(k.start + 60.0)
@@ -264,26 +268,33 @@ class FuturesFlow:
         tot = self._buy + self._sell
         return 0.0 if tot <= 0 else (self._buy - self._sell) / tot
 
+    def _sums(self, t: float) -> tuple[int, float, float]:
+        """(trade count, signed sum, notional sum) of the trades at or before t."""
+        i = bisect_right(self._tt, t)
+        if i == 0:
+            return 0, 0.0, 0.0
+        return i, self._cs[i - 1], self._cn[i - 1]
+
     def cvd_accel(self, now: float) -> float:
-        recent = older = total = 0.0
-        for ts, signed, notional in self._trades:
-            if ts > now or ts < now - 20.0:
-                continue
-            total += notional
-            if ts >= now - 10.0:
-                recent += signed
-            else:
-                older += signed
-        return 0.0 if total <= 0 else (recent - older) / total
+        _, s0, n0 = self._sums(now - 20.0)
+        _, s1, _ = self._sums(now - 10.0)
+        _, s2, n2 = self._sums(now)
+        total = n2 - n0
+        return 0.0 if total <= 0 else ((s2 - s1) - (s1 - s0)) / total
 
     def intensity(self, now: float) -> float:
-        n = sum(1 for ts, _, _ in self._trades if now - 10.0 <= ts <= now)
-        return n / 10.0
+        return (self._sums(now)[0] - self._sums(now - 10.0)[0]) / 10.0
 
     def large_flag(self, now: float) -> float:
         if self._large <= 0:
             return 0.0
         return self._large * 0.5 ** (max(now - self._large_t, 0.0) / LARGE_FLAG_HALF_LIFE_S)
+
+    def kline_features(self) -> tuple[float, float, float]:
+        """(vol_expansion, vol_regime, trend_regime), recomputed only when a kline closes."""
+        if self._kline_feats is None:
+            self._kline_feats = (self.vol_expansion(), self.vol_regime(), self.trend_regime())
+        return self._kline_feats
 
     def vol_expansion(self) -> float:
         ks = self.klines
@@ -342,13 +353,14 @@ def compute_features(
     f[8] = clamp(flow.intensity(now) / 10.0)
     f[9] = clamp(flow.large_flag(now))
     f[10] = clamp(3.0 * mbook.realized_vol(now))
-    f[11] = clamp(flow.vol_expansion())
+    vol_exp, vol_reg, trend_reg = flow.kline_features()
+    f[11] = clamp(vol_exp)
     f[12] = 1.0 if pos.side != 0 else 0.0
     f[13] = float(pos.side)
     f[14] = clamp(pos.unrealized_roi) if pos.side != 0 else 0.0
     f[15] = clamp((window_end - now) / 900.0, 0.0, 1.0)
-    f[16] = flow.vol_regime()
-    f[17] = flow.trend_regime()
+    f[16] = vol_reg
+    f[17] = trend_reg
     return f
 
 

@@ -127,8 +127,9 @@ def _ms(t: float) -> int:
 
 
 def _num(x: float) -> str:
-    # Compact decimal strings like the venues send ("0.53", "12.5").
-    return f"{x:.8f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
+    # Decimal strings like the venues send ("0.53", "12"); repr keeps every float exact on a round trip.
+    x = float(x)
+    return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
 
 
 def to_raw(msg: Message) -> tuple[str, dict[str, Any]]:

@@ -148,7 +148,8 @@ def _gen_asset(
         qv = float(lam[m * 60 : m * 60 + 60].sum() * mean_notional)
         st = ts0 + m * 60
         messages.append(
-            Kline(st + 60.0, sym, float(st), seg[0], seg.max(), seg.min(), seg[-1], qv / seg[-1], qv,
+            Kline(st + 60.0, sym, float(st), float(seg[0]), float(seg.max()), float(seg.min()), float(seg[-1]),
+                  qv / float(seg[-1]), qv,
                   int(lam[m * 60 : m * 60 + 60].sum()), True)
         )  # fmt: skip
     first_kline_min = flow_i0 // 60
@@ -179,7 +180,8 @@ def _gen_asset(
         seg = price[m * 60 : m * 60 + 61]
         st = ts0 + m * 60
         messages.append(
-            Kline(st + 60.0, sym, float(st), seg[0], seg.max(), seg.min(), seg[-1], float(bv_min[m]),
+            Kline(st + 60.0, sym, float(st), float(seg[0]), float(seg.max()), float(seg.min()), float(seg[-1]),
+                  float(bv_min[m]),
                   float(qv_min[m]), int(nt_min[m]), True)
         )  # fmt: skip
 

@@ -1,0 +1,361 @@
+"""Training, evaluation and backtest loops of the RL trader.
+
+Seeds: training episode k of run seed s uses synthetic session seed ``s * 100_000 + k`` (s < 100);
+evaluation uses seeds from ``EVAL_SEED_BASE`` (10,000,000) upwards, which training never touches, so
+evaluation is always on held-out sessions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stratforge.trader.baselines import BASELINES, ModelPolicy, TraderPolicy, make_baseline
+from stratforge.trader.broker import BrokerConfig
+from stratforge.trader.env import EnvConfig, Observation, TraderEnv
+from stratforge.trader.markets.synthetic import SyntheticConfig
+
+EVAL_SEED_BASE = 10_000_000
+PHASE5_DIR = Path("/work/shared/data/cmsf-phase5")
+
+
+def train_seed(run_seed: int, episode: int) -> int:
+    return run_seed * 100_000 + episode
+
+
+@dataclass
+class TrainConfig:
+    episodes: int = 300
+    seed: int = 0
+    init: str = "scratch"  # "scratch", "phase5" (published weights) or a model directory
+    tick_s: float = 5.0
+    trade_usd: float = 10.0
+    latency_s: float = 0.5
+    gamma: float = 0.95
+    gae_lambda: float = 0.95
+    lr_actor: float = 1e-4
+    lr_critic: float = 3e-4
+    entropy_coef: float = 0.03
+    buffer_size: int = 256
+    minibatch_size: int = 64
+    n_epochs: int = 10
+    checkpoint_every: int = 20  # updates between checkpoints
+    n_envs: int = 4  # episodes run in lockstep (batched policy calls)
+
+    def env_config(self) -> EnvConfig:
+        return EnvConfig(
+            tick_s=self.tick_s,
+            broker=BrokerConfig(trade_usd=self.trade_usd, latency_s=self.latency_s),
+            synthetic=SyntheticConfig(),
+        )
+
+
+def _load_init(init: str, seed: int) -> Any:
+    from stratforge.trader.model import init_phase5, load_phase5, load_policy
+
+    if init == "scratch":
+        return init_phase5(seed)
+    if init == "phase5":
+        return load_phase5(PHASE5_DIR)
+    path = Path(init)
+    if not path.exists():
+        raise FileNotFoundError(f"model not found: {init}")
+    return load_policy(path)
+
+
+def train(
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    progress: Callable[[int, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train a PPO agent on synthetic sessions; writes out_dir/{model/, checkpoints/, updates.csv,
+    train_config.json, train_summary.json}. `progress(episode, stats)` is called after each episode."""
+    from stratforge.trader.ppo import PPOAgent, PPOConfig, UpdateLog
+
+    if not 0 <= cfg.seed < 100:
+        raise ValueError("seed must be in [0, 100) so training seeds never reach the evaluation seeds")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=2))
+    ppo_cfg = PPOConfig(
+        lr_actor=cfg.lr_actor,
+        lr_critic=cfg.lr_critic,
+        gamma=cfg.gamma,
+        gae_lambda=cfg.gae_lambda,
+        entropy_coef=cfg.entropy_coef,
+        buffer_size=cfg.buffer_size,
+        minibatch_size=cfg.minibatch_size,
+        n_epochs=cfg.n_epochs,
+    )
+    agent = PPOAgent(_load_init(cfg.init, cfg.seed), ppo_cfg, seed=cfg.seed)
+    log = UpdateLog(out / "updates.csv")
+    cum_pnl, cum_trades, cum_wins = 0.0, 0, 0
+    episode_pnls: list[float] = [0.0] * cfg.episodes
+    t0 = time.time()
+    n_updates = 0
+    n_done = 0
+    # Several episodes run in lockstep so one policy call serves all their markets (MLX call overhead
+    # dominates small batches). Each env is its own episode; market ids are unique across sessions.
+    envs = [TraderEnv(cfg.env_config()) for _ in range(max(1, min(cfg.n_envs, cfg.episodes)))]
+    running: list[tuple[TraderEnv, Observation, int]] = []
+    next_ep = 0
+    for env in envs:
+        obs, _ = env.reset(seed=train_seed(cfg.seed, next_ep))
+        running.append((env, obs, next_ep))
+        next_ep += 1
+    while running:
+        parts = [(np.flatnonzero(obs.mask), obs) for _, obs, _ in running]
+        feats = np.concatenate([o.features[idx] for idx, o in parts])
+        hist = np.concatenate([o.history[idx] for idx, o in parts])
+        ids = [
+            env.current[i].condition_id  # type: ignore[union-attr]
+            for (env, _, _), (idx, _) in zip(running, parts, strict=True)
+            for i in idx
+        ]
+        if len(ids):
+            a, logp, v = agent.act(feats, hist)
+        rewards_all, dones_all = [], []
+        still: list[tuple[TraderEnv, Observation, int]] = []
+        off = 0
+        for (env, _, ep), (idx, _) in zip(running, parts, strict=True):
+            actions = np.zeros(env.n, dtype=np.int64)
+            actions[idx] = a[off : off + len(idx)] if len(idx) else 0
+            off += len(idx)
+            nxt, rewards, done, _, info = env.step(actions)
+            rewards_all.append(rewards[idx])
+            dones_all.append(info["market_end"][idx] | done)
+            if not done:
+                still.append((env, nxt, ep))
+                continue
+            rep = env.broker.report()
+            cum_pnl += rep["pnl"]
+            cum_trades += rep["n_trades"]
+            cum_wins += round(rep["win_rate"] * rep["n_trades"])
+            episode_pnls[ep] = rep["pnl"]
+            n_done += 1
+            if progress is not None:
+                progress(n_done - 1, {"pnl": rep["pnl"], "trades": rep["n_trades"], "updates": n_updates})
+            if next_ep < cfg.episodes:
+                obs, _ = env.reset(seed=train_seed(cfg.seed, next_ep))
+                still.append((env, obs, next_ep))
+                next_ep += 1
+        if len(ids):
+            agent.record(ids, feats, hist, a, logp, v, np.concatenate(rewards_all), np.concatenate(dones_all))
+        running = still
+        while agent.ready():
+            stats = agent.update()
+            n_updates += 1
+            log.write(
+                stats,
+                cumulative_pnl=cum_pnl,
+                cumulative_trades=cum_trades,
+                cumulative_win_rate=cum_wins / cum_trades if cum_trades else 0.0,
+            )
+            if cfg.checkpoint_every and n_updates % cfg.checkpoint_every == 0:
+                agent.save(out / "checkpoints" / f"update_{n_updates:05d}")
+    agent.save(out / "model")
+    summary = {
+        "episodes": cfg.episodes,
+        "updates": n_updates,
+        "seconds": time.time() - t0,
+        "episode_pnl": episode_pnls,
+        "cumulative_pnl": cum_pnl,
+        "cumulative_trades": cum_trades,
+        "model_dir": str(out / "model"),
+    }
+    (out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+# ------------------------------------------------------------------------------------------------
+# Evaluation
+# ------------------------------------------------------------------------------------------------
+
+
+def load_trader_policy(spec: str) -> TraderPolicy:
+    """A baseline name, "phase5" (the published weights) or a model directory / safetensors file."""
+    if spec in BASELINES:
+        return make_baseline(spec)
+    from stratforge.trader.model import load_phase5, load_policy
+
+    if spec == "phase5":
+        return ModelPolicy(load_phase5(PHASE5_DIR), name="phase5")
+    path = Path(spec.removeprefix("model:"))
+    if not path.exists():
+        raise FileNotFoundError(f"no baseline or model named {spec!r}")
+    return ModelPolicy(load_policy(path), name="model")
+
+
+def choose(probs: np.ndarray, rng: np.random.Generator, greedy: bool) -> np.ndarray:
+    probs = np.asarray(probs, dtype=np.float64)
+    if greedy:
+        return probs.argmax(axis=1).astype(np.int64)
+    cdf = np.cumsum(probs, axis=1)
+    u = rng.random(len(probs)) * cdf[:, -1]
+    return (u[:, None] >= cdf[:, :-1]).sum(axis=1).astype(np.int64)
+
+
+def _act(
+    policy: TraderPolicy, obs: Observation, rng: np.random.Generator, greedy: bool, n: int
+) -> np.ndarray:
+    actions = np.zeros(n, dtype=np.int64)
+    idx = np.flatnonzero(obs.mask)
+    if len(idx):
+        ctx = {k: v[idx] for k, v in obs.context.items()}
+        probs = policy.action_probs(obs.features[idx], obs.history[idx], ctx)
+        actions[idx] = choose(probs, rng, greedy)
+    return actions
+
+
+def run_episode(
+    policy: TraderPolicy, env: TraderEnv, seed: int | None = None, greedy: bool = False
+) -> dict[str, Any]:
+    """Run one episode; the action-sampling stream is seeded by the session seed (paired runs)."""
+    rng = np.random.default_rng([0 if seed is None else seed, 17])
+    obs, _ = env.reset(seed=seed)
+    done = False
+    while not done:
+        obs, _, done, _, _ = env.step(_act(policy, obs, rng, greedy, env.n))
+    return env.report()
+
+
+def t_quantile_975(df: int) -> float:
+    """Student-t 97.5% quantile (Cornish-Fisher expansion; < 0.2% error for df >= 3)."""
+    z = 1.959963984540054
+    if df <= 0:
+        return float("inf")
+    g1 = (z**3 + z) / 4
+    g2 = (5 * z**5 + 16 * z**3 + 3 * z) / 96
+    g3 = (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / 384
+    g4 = (79 * z**9 + 776 * z**7 + 1482 * z**5 - 1920 * z**3 - 945 * z) / 92160
+    return z + g1 / df + g2 / df**2 + g3 / df**3 + g4 / df**4
+
+
+def mean_ci(x: Sequence[float]) -> dict[str, float]:
+    a = np.asarray(x, dtype=np.float64)
+    n = len(a)
+    mean = float(a.mean()) if n else 0.0
+    if n < 2:
+        return {"mean": mean, "lo": float("nan"), "hi": float("nan"), "n": n}
+    half = t_quantile_975(n - 1) * float(a.std(ddof=1)) / math.sqrt(n)
+    return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": n}
+
+
+@dataclass
+class EvalResult:
+    seeds: list[int]
+    pnl: dict[str, list[float]]  # per policy, per episode PnL after fees
+    reports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def summary(self, agent: str = "model") -> dict[str, Any]:
+        out: dict[str, Any] = {"episodes": len(self.seeds), "seeds": [self.seeds[0], self.seeds[-1]]}
+        pol: dict[str, Any] = {}
+        for name, pnls in self.pnl.items():
+            reps = self.reports.get(name, [])
+            trades = sum(r["n_trades"] for r in reps)
+            wins = sum(round(r["win_rate"] * r["n_trades"]) for r in reps)
+            pol[name] = {
+                "total_pnl": float(np.sum(pnls)),
+                "pnl_per_episode": mean_ci(pnls),
+                "trades": trades,
+                "win_rate": wins / trades if trades else 0.0,
+                "fees_paid": float(sum(r["fees_paid"] for r in reps)),
+                "roi": float(np.sum(pnls)) / max(sum(r["roi_cost"] for r in reps), 1e-9) if reps else 0.0,
+            }
+        out["policies"] = pol
+        if agent in self.pnl:
+            diffs = {}
+            for name, pnls in self.pnl.items():
+                if name == agent:
+                    continue
+                d = np.asarray(self.pnl[agent]) - np.asarray(pnls)
+                ci = mean_ci(d)
+                ci["beats"] = bool(ci["lo"] > 0)
+                diffs[name] = ci
+            out["paired_difference"] = diffs
+            if "oracle" in self.pnl:
+                o = float(np.sum(self.pnl["oracle"]))
+                out["oracle_share"] = float(np.sum(self.pnl[agent])) / o if o > 0 else float("nan")
+            out["beats_all_non_oracle"] = all(v["beats"] for k, v in diffs.items() if k != "oracle")
+        return out
+
+
+def evaluate(
+    policies: dict[str, TraderPolicy],
+    seeds: Sequence[int],
+    env_cfg: EnvConfig | None = None,
+    greedy: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> EvalResult:
+    """Run every policy on the same held-out sessions (paired by seed)."""
+    from stratforge.trader.markets.synthetic import generate_session
+
+    env_cfg = env_cfg or EnvConfig()
+    res = EvalResult(list(seeds), {k: [] for k in policies}, {k: [] for k in policies})
+    for j, seed in enumerate(seeds):
+        session = generate_session(seed, env_cfg.synthetic)
+        env = TraderEnv(env_cfg, session=session)
+        for name, pol in policies.items():
+            if hasattr(pol, "_mids"):
+                pol._mids.clear()  # stateful rule: start every episode fresh
+            rep = run_episode(pol, env, seed=seed, greedy=greedy)
+            rep["roi_cost"] = rep["pnl"] / rep["roi"] if rep["roi"] else 0.0
+            rep["equity_final"] = rep["equity"][-1][1]
+            del rep["equity"]
+            res.pnl[name].append(float(rep["pnl"]))
+            res.reports[name].append(rep)
+        if progress is not None:
+            progress(j)
+    return res
+
+
+def plot_equity(res: EvalResult, path: str | Path, agent: str = "model") -> Path:
+    """Cumulative PnL over the evaluation episodes, agent vs baselines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, pnls in res.pnl.items():
+        ax.plot(np.cumsum(pnls), label=name, linewidth=2.2 if name == agent else 1.2)
+    ax.axhline(0.0, color="grey", linewidth=0.8)
+    ax.set_xlabel("held-out episode")
+    ax.set_ylabel("cumulative PnL after fees (USDC)")
+    ax.set_title("Synthetic 15-min markets: agent vs baselines")
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def backtest(
+    policy: TraderPolicy, replay_path: str | Path, env_cfg: EnvConfig | None = None, greedy: bool = True
+) -> dict[str, Any]:
+    """Run a policy over a replay file; returns the broker report plus the settled markets."""
+    from stratforge.trader.markets.replay import read_session
+
+    session = read_session(replay_path)
+    env = TraderEnv(env_cfg or EnvConfig(), session=session)
+    rng = np.random.default_rng(0)
+    obs, _ = env.reset()
+    done = False
+    steps = 0
+    while not done:
+        obs, _, done, _, _ = env.step(_act(policy, obs, rng, greedy, env.n))
+        steps += 1
+    rep = env.report()
+    rep["steps"] = steps
+    rep["markets"] = env.settled
+    rep["trades"] = [asdict(t) | {"pnl": t.pnl} for t in env.broker.trades]
+    return rep
