@@ -127,16 +127,15 @@ def run_cmd(
     )
     stop = threading.Event()
     install_signal_stop(stop)
-    if mode == "live":
+    if replay is None:  # live feeds: real orders in live mode, paper fills against live books otherwise
         from stratforge.trader.worker import run_live
 
         try:
-            run_live(cfg, policy, store=store, stop=stop)
+            session_id = run_live(cfg, policy, store=store, stop=stop)
         except RuntimeError as exc:
             _fail(str(exc))
+        console.print(f"session {session_id} stopped")
         return
-    if replay is None:
-        _fail("paper mode needs --replay FILE (live feeds in paper mode: not supported yet)")
     from stratforge.trader.markets.replay import ReplayError, read_session
     from stratforge.trader.worker import run_replay
 

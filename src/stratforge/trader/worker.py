@@ -826,9 +826,11 @@ def run_live(
     futures_ws_url: str | None = None,
     assets: tuple[str, ...] = ("BTC", "ETH", "SOL", "XRP"),
     rediscover_s: float = 60.0,
+    discover_fn: Callable[[list[str], float], list[MarketInfo]] | None = None,
 ) -> str:
-    """Trade live: discovery every minute, CLOB + Binance feeds in a background event loop, the engine
-    ticking on the wall clock, orders through the live executor. Returns the session id."""
+    """Trade on live feeds: discovery every minute, CLOB + Binance feeds in a background event loop, the
+    engine ticking on the wall clock. ``cfg.mode`` "live" sends orders through the live executor;
+    "paper" fills them with the paper broker against the live books. Returns the session id."""
     import asyncio
     from collections import deque
 
@@ -838,22 +840,27 @@ def run_live(
     from stratforge.trader.markets.messages import from_raw
 
     stop = stop or threading.Event()
-    executor = executor or LiveExecutor.from_env()
-    balance = executor.balance()
-    log.info("live: collateral balance $%.2f", balance)
-    if balance < cfg.trade_size:
-        raise RuntimeError(f"wallet balance ${balance:.2f} is below one trade (${cfg.trade_size:.2f})")
+    execution: PaperExecution | LiveExecution
+    if cfg.mode == "live":
+        executor = executor or LiveExecutor.from_env()
+        balance = executor.balance()
+        log.info("live: collateral balance $%.2f", balance)
+        if balance < cfg.trade_size:
+            raise RuntimeError(f"wallet balance ${balance:.2f} is below one trade (${cfg.trade_size:.2f})")
+        execution = LiveExecution(executor)
+    else:
+        execution = PaperExecution(cfg.broker)
     store = store or Store(cfg.database_url, cfg.data_dir)
-    row = store.find_resumable("live", "live") if cfg.resume else None
+    row = store.find_resumable(cfg.mode, "live") if cfg.resume else None
     resumed = row is not None
     if row is None:
         row = store.start_session(
-            mode="live", trade_size=cfg.trade_size, source="live", model_version=cfg.model_version
+            mode=cfg.mode, trade_size=cfg.trade_size, source="live", model_version=cfg.model_version
         )
     alerter = Alerter(cfg.webhook_url, store, row.id).start()
     session = Session(markets=[], messages=[])
     feed = FeedState(session)
-    engine = Engine(cfg, store, row.id, policy, LiveExecution(executor), feed, alerter)
+    engine = Engine(cfg, store, row.id, policy, execution, feed, alerter)
     dcfg = discovery or DiscoveryConfig()
     incoming: deque[Any] = deque()
     clob = ClobMarketFeed([], **({"url": clob_ws_url} if clob_ws_url else {}))
@@ -863,7 +870,8 @@ def run_live(
 
     def add_markets(now: float) -> bool:
         changed = False
-        for m in discover(list(assets), now, dcfg):
+        found = discover_fn(list(assets), now) if discover_fn else discover(list(assets), now, dcfg)
+        for m in found:
             if m.condition_id in engine.markets:
                 continue
             session.markets.append(m)
@@ -922,7 +930,20 @@ def run_live(
         store.end_session(row.id, "stopped")
         clob.close()
         futures.close()
+
+        async def _cancel_all() -> None:
+            current = asyncio.current_task()
+            pending = [t for t in asyncio.all_tasks() if t is not current]
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+        try:
+            asyncio.run_coroutine_threadsafe(_cancel_all(), loop).result(timeout=10)
+        except Exception:
+            log.warning("feed tasks did not stop cleanly", exc_info=True)
         loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
         if server is not None:
             server.stop()
         alerter.close(timeout=5)
