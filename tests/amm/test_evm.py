@@ -15,7 +15,6 @@ from stratforge.amm.engine import draw_config, run_batch, simulate
 from stratforge.amm.evm import (
     CALLER_ADDRESS,
     FAST_PATH_GAS,
-    GAS_LIMIT_INIT,
     GAS_LIMIT_SWAP,
     STRATEGY_ADDRESS,
     StrategyError,
@@ -117,14 +116,28 @@ def test_spec_is_picklable_and_instances_are_independent() -> None:
 # ------------------------------------------------------------------------------ gas
 
 
+#: afterInitialize, then three cheap afterSwaps that set slots 1, 2 and 3 one at a time.
+WARMUP = [pack_after_initialize(*INIT)] + [pack_after_swap(True, 0, k, 1, *RESERVES) for k in (1, 2, 3)]
+
+
 def _burner_state() -> tuple[AccountInfo, dict[int, int]]:
-    """GasBurner after afterInitialize and one afterSwap that set slots 1..3 (fresh-tx model)."""
+    """GasBurner's storage after WARMUP, in the fresh-transaction model."""
     spec = fixture("GasBurner.sol")
     info = AccountInfo(nonce=1, code=spec.runtime_code)
-    init = exact_call(info, {}, pack_after_initialize(*INIT), GAS_LIMIT_INIT)
-    first = exact_call(info, init.storage, pack_after_swap(True, 0, 3, 1, *RESERVES), GAS_LIMIT_SWAP)
-    assert first.failure is None and first.storage == {0: 1, 1: 2, 2: 3, 3: 4}
-    return info, first.storage
+    storage: dict[int, int] = {}
+    for calldata in WARMUP:
+        outcome = exact_call(info, storage, calldata, GAS_LIMIT_SWAP)
+        assert outcome.failure is None
+        storage = outcome.storage
+    assert storage == {0: 1, 1: 2, 2: 3, 3: 4}
+    return info, storage
+
+
+def _warm_after_warmup(info: AccountInfo):  # noqa: ANN202 - pyrevm.EVM
+    warm = fresh_evm(info, {})
+    for calldata in WARMUP:
+        warm.message_call(CALLER_ADDRESS, STRATEGY_ADDRESS, calldata, 0, GAS_LIMIT_SWAP)
+    return warm
 
 
 def test_fresh_transaction_model_charges_cold_slots_and_sstore_resets() -> None:
@@ -134,9 +147,8 @@ def test_fresh_transaction_model_charges_cold_slots_and_sstore_resets() -> None:
     info, storage = _burner_state()
     cd = pack_after_swap(True, 100, 3, 2, *RESERVES)
     fresh = exact_call(info, storage, cd, GAS_LIMIT_SWAP)
-    warm = fresh_evm(info, {})
-    for calldata in (pack_after_initialize(*INIT), pack_after_swap(True, 0, 3, 1, *RESERVES), cd):
-        warm.message_call(CALLER_ADDRESS, STRATEGY_ADDRESS, calldata, 0, GAS_LIMIT_SWAP)
+    warm = _warm_after_warmup(info)
+    warm.message_call(CALLER_ADDRESS, STRATEGY_ADDRESS, cd, 0, GAS_LIMIT_SWAP)
     warm_gas = warm.result.gas_used + warm.result.gas_refunded
     assert fresh.gas_used - warm_gas == (2_000 + 2_800) + 3 * (2_100 + 2_800)
 
@@ -156,9 +168,7 @@ def test_gas_limit_is_enforced_exactly_as_a_fresh_transaction() -> None:
     limit_n = lo
 
     # The warm EVM alone would accept one more round: the fallback is what makes it exact.
-    warm = fresh_evm(info, {})
-    for calldata in (pack_after_initialize(*INIT), pack_after_swap(True, 0, 3, 1, *RESERVES)):
-        warm.message_call(CALLER_ADDRESS, STRATEGY_ADDRESS, calldata, 0, GAS_LIMIT_SWAP)
+    warm = _warm_after_warmup(info)
     warm.message_call(
         CALLER_ADDRESS, STRATEGY_ADDRESS, pack_after_swap(True, limit_n + 1, 3, 2, *RESERVES), 0, 250_000
     )
@@ -168,13 +178,14 @@ def test_gas_limit_is_enforced_exactly_as_a_fresh_transaction() -> None:
     for n, ok in ((limit_n, True), (limit_n + 1, False)):
         strategy = spec.create()
         assert strategy.after_initialize(*INIT) == (30 * 10**14, 30 * 10**14)
-        assert strategy.after_swap(True, 0, 3, 1, *RESERVES) is not None
+        for k in (1, 2, 3):
+            assert strategy.after_swap(True, 0, k, 1, *RESERVES) is not None
         assert not strategy.exact_mode  # cheap calls stay on the fast path
         fees = strategy.after_swap(True, n, 3, 2, *RESERVES)
         assert (fees is not None) == ok
         assert strategy.failures == ({} if ok else {"out_of_gas": 1})
-        assert strategy.exact_mode and strategy.mode_switch_at == 2
-        # the state before the failed call was rebuilt: the next cheap call behaves normally
+        assert strategy.exact_mode and strategy.mode_switch_at == 4
+        # the exact model carries the state on: the next cheap call behaves normally
         after = strategy.after_swap(False, 0, 3, 3, *RESERVES)
         assert after == (30 * 10**14, 30 * 10**14)
 

@@ -8,18 +8,19 @@ their original value stays at zero: repeated calls there are cheaper than the re
 
 Two execution modes give the reference's outcome:
 
-* **warm** (fast path, ~10 us per hook): one EVM per simulation, reused for every call. A result is
-  accepted when the call succeeded or reverted using at most ``FAST_PATH_GAS``: the fresh
-  transaction can cost at most 4,900 more per storage slot (2,100 cold access + 2,800 SSTORE reset
-  vs dirty write; a strategy owns 32 slots), plus the 2,300 SSTORE stipend, so it would also have
-  completed within 250,000 and returned the same bytes. (Assumes no slot returns to its call-start
-  value and is changed again within one call; such code takes the exact path only if it comes near
-  the limit by other means.)
-* **exact** (fallback): a fresh EVM per call whose storage is put in its database (cold slots with
-  original = current), which is exactly the reference's transaction. An instance switches to this
-  mode for good at its first call that is not provably safe in the warm EVM (near the limit, out of
-  gas, or a bytecode that reads ``gasleft()``), rebuilding the pre-call state by replaying its
-  accepted calls. Costs ~60-100 us per cheap hook.
+* **warm** (fast path, ~10 us per hook): one EVM per simulation, reused for every call, each call
+  capped at ``FAST_PATH_GAS``. Relative to a fresh transaction, a warm call saves at most 4,900 gas
+  per storage slot (2,100 cold access + 2,800 for an SSTORE reset priced as a dirty write; a
+  strategy owns 32 slots) and the SSTORE stipend needs 2,300 left, so a call that completes (or
+  reverts) within ``FAST_PATH_GAS`` warm would complete (or revert) within 250,000 in the reference,
+  with the same return data. Caveat: a call that sets a slot back to its value at the start of the
+  call and then changes it again pays another 2,800 per round trip in the reference; code doing that
+  many times in one call near the limit could differ.
+* **exact** (fallback): a fresh EVM per call whose storage sits in its database (cold slots with
+  original = current), i.e. exactly the reference's transaction. An instance switches to this mode
+  for good at its first warm call that runs out of the capped gas (the failed call left the state
+  untouched, so it moves over as is), or from the start when the bytecode reads ``gasleft()``.
+  Costs ~60-100 us per cheap hook.
 
 A per-simulation wall-clock budget guards against strategies that burn the full gas on every call:
 once spent, remaining hooks fail fast (kind ``timeout``) so the simulation still finishes.
@@ -46,8 +47,6 @@ GAS_LIMIT_NAME = 50_000
 #: SSTORE reset instead of dirty write), plus the 2,300 gas an SSTORE needs left.
 WARM_GAS_MARGIN = 32 * (2_100 + 2_800) + 2_300
 FAST_PATH_GAS = GAS_LIMIT_SWAP - WARM_GAS_MARGIN
-#: Gas for replaying already-accepted calls (they are known to succeed; no limit is needed).
-_REPLAY_GAS = 30_000_000
 N_SLOTS = 32
 
 STRATEGY_ADDRESS = "0x1000000000000000000000000000000000000001"
@@ -261,8 +260,6 @@ class EvmStrategy:
         self._storage: dict[int, int] = {}
         self._evm = fresh_evm(self._info, {})
         self._call = self._evm.message_call
-        #: calldata of accepted successful calls, to rebuild the state when switching modes.
-        self._log: list[bytes] = []
         self._deadline = time.monotonic() + self.spec.sim_timeout_s
         self.mode_switch_at: int | None = None
         self._timed_out = False
@@ -299,24 +296,21 @@ class EvmStrategy:
             return b""
         if not self._exact:
             try:
-                out = self._call(CALLER_ADDRESS, STRATEGY_ADDRESS, calldata, 0, GAS_LIMIT_SWAP)
-                res = self._evm.result
-                if res.gas_used + res.gas_refunded <= FAST_PATH_GAS:
-                    self._log.append(calldata)
-                    if len(out) < 64 or out[0:32] > _MAX_FEE_WORD or out[32:64] > _MAX_FEE_WORD:
-                        self._fail("malformed_return" if len(out) < 64 else "fee_above_max")
-                    if not self.hook_calls & 63 and time.monotonic() > self._deadline:
-                        self._timed_out = True  # the next calls fail fast
-                    return out
-                # Succeeded, but too close to the limit to be sure: rebuild the pre-call state.
-                self._switch_to_exact(replay=True)
+                # Warm gas is capped at FAST_PATH_GAS: completing within it proves the reference's
+                # fresh transaction completes within 250k too, so no gas bookkeeping is needed here.
+                out = self._call(CALLER_ADDRESS, STRATEGY_ADDRESS, calldata, 0, FAST_PATH_GAS)
             except RuntimeError as exc:
-                res = self._evm.result
                 kind = failure_kind(exc)
-                if kind in ("revert", "halt") and res is not None and res.gas_used <= FAST_PATH_GAS:
-                    self._fail(kind)  # deterministic failure far from the limit
+                if kind in ("revert", "halt"):
+                    self._fail(kind)  # deterministic, and reached well within the limit
                     return b""
-                self._switch_to_exact(replay=False)
+                self._switch_to_exact()  # out of warm gas: only the exact model can tell
+            else:
+                if len(out) < 64 or out[0:32] > _MAX_FEE_WORD or out[32:64] > _MAX_FEE_WORD:
+                    self._fail("malformed_return" if len(out) < 64 else "fee_above_max")
+                if not self.hook_calls & 63 and time.monotonic() > self._deadline:
+                    self._timed_out = True  # the next calls fail fast
+                return out
         out, kind = self._run(calldata, GAS_LIMIT_SWAP)
         if kind is not None:
             self._fail(kind)
@@ -340,17 +334,11 @@ class EvmStrategy:
 
     # -- modes --------------------------------------------------------------------------------
 
-    def _switch_to_exact(self, replay: bool) -> None:
-        """Leave the warm EVM for good, taking the state before the current call with us."""
-        if replay:
-            evm = fresh_evm(self._info, {})
-            for calldata in self._log:
-                evm.message_call(CALLER_ADDRESS, STRATEGY_ADDRESS, calldata, 0, _REPLAY_GAS)
-            self._storage = read_storage(evm)
-        else:  # a failed call leaves the warm state untouched
-            self._storage = read_storage(self._evm)
+    def _switch_to_exact(self) -> None:
+        """Leave the warm EVM for good. Only called after a failed warm call, which left the state
+        as it was before the call: that state moves into the exact model."""
+        self._storage = read_storage(self._evm)
         self._exact = True
-        self._log = []
         self.mode_switch_at = self.hook_calls
 
     def _run(self, calldata: bytes, gas: int) -> tuple[bytes, str | None]:
@@ -366,17 +354,11 @@ class EvmStrategy:
             self._storage = outcome.storage
             return outcome.output or b"", None
         try:
-            out = self._call(CALLER_ADDRESS, STRATEGY_ADDRESS, calldata, 0, gas)
+            out = self._call(CALLER_ADDRESS, STRATEGY_ADDRESS, calldata, 0, min(gas, FAST_PATH_GAS))
         except RuntimeError as exc:
-            res = self._evm.result
             kind = failure_kind(exc)
-            if kind in ("revert", "halt") and res is not None and res.gas_used <= FAST_PATH_GAS:
+            if kind in ("revert", "halt"):
                 return b"", kind
-            self._switch_to_exact(replay=False)
+            self._switch_to_exact()
             return self._run(calldata, gas)
-        res = self._evm.result
-        if res.gas_used + res.gas_refunded > FAST_PATH_GAS:
-            self._switch_to_exact(replay=True)
-            return self._run(calldata, gas)
-        self._log.append(calldata)
         return bytes(out), None
