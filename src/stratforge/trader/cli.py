@@ -233,3 +233,6 @@ def synth(
     session = generate_session(seed, SyntheticConfig(assets=chosen, n_windows=windows))
     n = write_session(session, out)
     console.print(f"wrote {n} lines ({len(session.markets)} markets) to {out}")
+
+
+from stratforge.trader import cli_ops  # noqa: E402,F401
