@@ -285,3 +285,21 @@ def test_ppo_learns_the_optimal_action_per_context() -> None:
     assert before < 0.45
     assert after > 0.65, (before, after)  # about twice chance after 25 updates
     assert np.mean(returns[-3:]) > 0.6 and np.mean(returns[-3:]) > returns[0] + 0.2, returns
+
+
+def test_compiled_inference_sees_weight_updates() -> None:
+    """The compiled forward pass declares the weights as inputs: after a PPO update (in-place weight
+    change) it must agree with eager MLX and differ from the outputs before the update."""
+    agent = PPOAgent(
+        init_phase5(4), PPOConfig(lr_actor=1e-2, lr_critic=1e-2, target_kl=None, n_epochs=1), seed=4
+    )
+    f, h = _obs(np.random.default_rng(10), 6)
+    before = agent.policy.evaluate(f, h)
+    _fill(agent, np.random.default_rng(11))
+    agent.update()
+    after = agent.policy.evaluate(f, h)
+    agent.policy.use_compile = False
+    eager = agent.policy.evaluate(f, h)
+    assert not np.allclose(before[0], after[0], atol=1e-4)
+    np.testing.assert_allclose(after[0], eager[0], atol=1e-6)
+    np.testing.assert_allclose(after[1], eager[1], atol=1e-5)

@@ -262,20 +262,16 @@ class PPOAgent:
         Samples from the policy (or takes the argmax when ``greedy``); ``logp`` is the log-probability
         of the returned action under the current policy.
         """
-        f, h = as_batch(features, history)
-        fx, hx = mx.array(f), mx.array(h)
-        logp_all = _log_softmax(self.policy.actor(fx, hx))
-        values = self.policy.critic(fx, hx)[:, 0]
-        mx.eval(logp_all, values)
-        logp_np = np.array(logp_all)
+        _, logp_np, values = self.policy.forward(features, history)
+        n = len(logp_np)
         if greedy:
             actions = logp_np.argmax(axis=1)
         else:
             cdf = np.cumsum(np.exp(logp_np.astype(np.float64)), axis=1)
-            u = self.rng.random(len(f)) * cdf[:, -1]
+            u = self.rng.random(n) * cdf[:, -1]
             actions = (u[:, None] >= cdf[:, :-1]).sum(axis=1)
         actions = actions.astype(np.int64)
-        return actions, logp_np[np.arange(len(f)), actions].astype(np.float32), np.array(values)
+        return actions, logp_np[np.arange(n), actions].astype(np.float32), values
 
     # -- recording ----------------------------------------------------------------------------------
     def record(
