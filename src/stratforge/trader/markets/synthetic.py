@@ -169,7 +169,7 @@ def _gen_asset(
     notional = mean_notional * np.exp(rng.normal(-0.18, 0.6, tot))
     qty = np.round(notional / p_tr, 4)
     qty = np.maximum(qty, 1e-4)
-    t_tr = ts0 + sec_of + u
+    t_tr = np.round((ts0 + sec_of + u) * 1000.0) / 1000.0  # venues stamp trades in milliseconds
     for k in range(tot):
         messages.append(AggTrade(float(t_tr[k]), sym, float(p_tr[k]), float(qty[k]), not bool(is_buy[k])))
     minute_of = (sec_of // 60).astype(np.int64)

@@ -1,0 +1,123 @@
+"""Training / evaluation loops and the `stratforge trader` CLI, end to end on small budgets."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stratforge.trader.train import (
+    EVAL_SEED_BASE,
+    TrainConfig,
+    mean_ci,
+    t_quantile_975,
+    train,
+    train_seed,
+)
+
+STRATFORGE = [sys.executable, "-c", "import sys; from stratforge.cli import main; sys.exit(main())"]
+
+
+def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*STRATFORGE, "trader", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_t_quantile_and_confidence_interval() -> None:
+    assert t_quantile_975(5) == pytest.approx(2.5706, abs=2e-3)
+    assert t_quantile_975(30) == pytest.approx(2.0423, abs=1e-3)
+    assert t_quantile_975(1000) == pytest.approx(1.9623, abs=1e-3)
+    ci = mean_ci([1.0, 2.0, 3.0, 4.0])
+    half = t_quantile_975(3) * np.std([1, 2, 3, 4], ddof=1) / 2
+    assert (
+        ci["mean"] == 2.5 and ci["lo"] == pytest.approx(2.5 - half) and ci["hi"] == pytest.approx(2.5 + half)
+    )
+
+
+def test_training_seeds_never_reach_evaluation_seeds() -> None:
+    assert train_seed(99, 99_999) < EVAL_SEED_BASE
+    with pytest.raises(ValueError):
+        train(TrainConfig(episodes=1, seed=100), "/tmp/unused")
+
+
+def test_short_training_writes_model_log_and_checkpoints(tmp_path: Path) -> None:
+    from stratforge.trader.model import load_policy
+
+    cfg = TrainConfig(
+        episodes=2, n_envs=2, buffer_size=256, minibatch_size=128, n_epochs=1, checkpoint_every=1
+    )
+    summary = train(cfg, tmp_path)
+    assert summary["updates"] >= 2 and len(summary["episode_pnl"]) == 2
+    with (tmp_path / "updates.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == summary["updates"] and "approx_kl" in rows[0]
+    assert (tmp_path / "checkpoints" / "update_00001" / "rl_model.safetensors").exists()
+    policy = load_policy(tmp_path / "model")
+    p = policy.action_probs(np.zeros((2, 18), np.float32), np.zeros((2, 90), np.float32))
+    assert p.shape == (2, 3)
+    assert json.loads((tmp_path / "train_config.json").read_text())["episodes"] == 2
+
+
+def test_cli_train_eval_backtest_synth(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    r = cli("train", "--out", str(run), "--episodes", "1", "--envs", "1", "--buffer", "128", "--epochs", "1")
+    assert r.returncode == 0, r.stderr
+    r = cli("eval", "--model", str(run / "model"), "--episodes", "2", "--out", str(tmp_path / "ev"))
+    assert r.returncode == 0, r.stderr
+    ev = json.loads((tmp_path / "ev" / "eval.json").read_text())
+    assert set(ev["policies"]) == {"model", "random", "momentum", "mean_reversion", "oracle"}
+    assert set(ev["paired_difference"]) == {"random", "momentum", "mean_reversion", "oracle"}
+    assert len(ev["per_episode_pnl"]["model"]) == 2 and "oracle_share" in ev
+    assert (tmp_path / "ev" / "equity.png").stat().st_size > 5000
+    replay = tmp_path / "s.jsonl"
+    r = cli("synth", "--out", str(replay), "--seed", "7", "--assets", "btc,eth")
+    assert r.returncode == 0, r.stderr
+    r = cli("backtest", str(replay), "--policy", str(run / "model"), "--out", str(tmp_path / "bt.json"))
+    assert r.returncode == 0, r.stderr
+    bt = json.loads((tmp_path / "bt.json").read_text())
+    assert len(bt["markets"]) == 2 and bt["policy"] == "model"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("train", "--tick", "7"),
+        ("train", "--init", "/no/such/model"),
+        ("eval", "--model", "/no/such/model"),
+        ("eval", "--model", ".", "--seed-base", "5"),
+        ("backtest", "/no/such/file.jsonl"),
+        ("synth", "--out", "/tmp/x.jsonl", "--assets", "DOGE"),
+    ],
+)
+def test_cli_bad_input_is_one_line_exit_2(args: tuple[str, ...]) -> None:
+    r = cli(*args, timeout=60)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_cli_backtest_bad_replay_and_policy(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n")
+    r = cli("backtest", str(bad), timeout=60)
+    assert r.returncode == 2 and "bad.jsonl:1" in r.stderr and "Traceback" not in r.stderr
+    r = cli("backtest", str(bad), "--policy", "nonsense", timeout=60)
+    assert r.returncode == 2 and "nonsense" in r.stderr
+
+
+@pytest.mark.slow
+def test_brief_training_beats_random_after_fees_on_held_out_seeds(tmp_path: Path) -> None:
+    """PPO from scratch for 24 episodes (a few minutes), then paired evaluation on 16 held-out seeds."""
+    from stratforge.trader.baselines import ModelPolicy, RandomPolicy
+    from stratforge.trader.model import load_policy
+    from stratforge.trader.train import evaluate
+
+    cfg = TrainConfig(episodes=24, n_envs=4, buffer_size=512, minibatch_size=128, n_epochs=4)
+    train(cfg, tmp_path)
+    policies = {"model": ModelPolicy(load_policy(tmp_path / "model")), "random": RandomPolicy()}
+    res = evaluate(policies, list(range(EVAL_SEED_BASE + 500, EVAL_SEED_BASE + 516)))
+    diff = res.summary("model")["paired_difference"]["random"]
+    assert diff["lo"] > 0, diff
