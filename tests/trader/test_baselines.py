@@ -12,6 +12,7 @@ from stratforge.trader.baselines import (
     MomentumPolicy,
     OraclePolicy,
     RandomPolicy,
+    SpotMomentumPolicy,
     make_baseline,
 )
 from stratforge.trader.env import EnvConfig
@@ -66,6 +67,19 @@ def test_mean_reversion_thresholds() -> None:
     pol = MeanReversionPolicy()
     assert act(pol, mid=0.30) == 1 and act(pol, mid=0.70) == 2 and act(pol, mid=0.5) == 0
     assert act(pol, mid=0.30, time_left=60.0) == 0
+
+
+def test_spot_momentum_enters_on_futures_return_then_holds() -> None:
+    pol = SpotMomentumPolicy(threshold=0.05)
+
+    def act_f(ret: float, has_pos: float = 0.0, **kw: float) -> int:
+        f = F.copy()
+        f[0, 0], f[0, 12] = ret, has_pos
+        return int(np.argmax(pol.action_probs(f, H, ctx(**kw))[0]))
+
+    assert act_f(0.08) == 1 and act_f(-0.08) == 2 and act_f(0.02) == 0
+    assert act_f(0.08, has_pos=1.0) == 0  # holds to settlement, never flips
+    assert act_f(0.08, time_left=30.0) == 0
 
 
 def test_oracle_buys_value_and_sells_overpriced_holdings() -> None:

@@ -69,8 +69,9 @@ def test_cli_train_eval_backtest_synth(tmp_path: Path) -> None:
     r = cli("eval", "--model", str(run / "model"), "--episodes", "2", "--out", str(tmp_path / "ev"))
     assert r.returncode == 0, r.stderr
     ev = json.loads((tmp_path / "ev" / "eval.json").read_text())
-    assert set(ev["policies"]) == {"model", "random", "momentum", "mean_reversion", "oracle"}
-    assert set(ev["paired_difference"]) == {"random", "momentum", "mean_reversion", "oracle"}
+    baselines = {"random", "momentum", "mean_reversion", "spot_momentum", "oracle"}
+    assert set(ev["policies"]) == baselines | {"model"}
+    assert set(ev["paired_difference"]) == baselines
     assert len(ev["per_episode_pnl"]["model"]) == 2 and "oracle_share" in ev
     assert (tmp_path / "ev" / "equity.png").stat().st_size > 5000
     replay = tmp_path / "s.jsonl"

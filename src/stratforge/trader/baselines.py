@@ -9,6 +9,9 @@ per-slot arrays of ``env.Observation.context``; the learned model never sees it.
 - ``momentum`` (the reference's rule): velocity = UP mid now - UP mid 3 ticks ago; BUY above +0.03,
   SELL below -0.03; no new decisions in the last 2 minutes.
 - ``mean_reversion`` (the reference's rule): BUY when the UP mid < 0.40, SELL when > 0.60; same expiry rule.
+- ``spot_momentum`` (a cross-market lag rule, stronger than the reference's rules): when flat and more
+  than 1 minute remains, BUY if the 1-minute futures return feature (x50) is above +0.05, SELL if below
+  -0.05, then hold to settlement. The threshold (a 0.1% move in a minute) was fixed a priori.
 - ``oracle``: knows the true UP probability p (synthetic sessions only). Flat: buys the side whose
   expected value (p or 1 - p) beats its ask plus taker fee by `margin`; holding: sells only when the
   bid after fee beats the expected value by `margin`, otherwise holds to settlement. An upper bound
@@ -116,6 +119,25 @@ class MeanReversionPolicy:
         return _onehot(acts)
 
 
+class SpotMomentumPolicy:
+    def __init__(self, threshold: float = 0.05, min_time_left: float = 60.0) -> None:
+        self.name = "spot_momentum"
+        self.threshold = threshold
+        self.min_time_left = min_time_left
+
+    def action_probs(
+        self, features: Any, history: Any, context: dict[str, np.ndarray] | None = None
+    ) -> np.ndarray:
+        f = np.asarray(features, dtype=np.float64).reshape(-1, 18)
+        n = len(f)
+        left = _ctx(context, "time_left", n)
+        ok = (f[:, 12] == 0) & ~(left < self.min_time_left)
+        acts = np.zeros(n, dtype=np.int64)
+        acts[ok & (f[:, 0] > self.threshold)] = BUY
+        acts[ok & (f[:, 0] < -self.threshold)] = SELL
+        return _onehot(acts)
+
+
 class OraclePolicy:
     def __init__(self, margin: float = 0.02) -> None:
         self.name = "oracle"
@@ -148,7 +170,7 @@ class OraclePolicy:
         return _onehot(acts)
 
 
-BASELINES = ("random", "momentum", "mean_reversion", "oracle")
+BASELINES = ("random", "momentum", "mean_reversion", "spot_momentum", "oracle")
 
 
 def make_baseline(name: str) -> TraderPolicy:
@@ -158,6 +180,8 @@ def make_baseline(name: str) -> TraderPolicy:
         return MomentumPolicy()
     if name == "mean_reversion":
         return MeanReversionPolicy()
+    if name == "spot_momentum":
+        return SpotMomentumPolicy()
     if name == "oracle":
         return OraclePolicy()
     raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")

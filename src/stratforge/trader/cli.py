@@ -168,7 +168,7 @@ def backtest(
         "momentum",
         "--policy",
         "-p",
-        help="random|momentum|mean_reversion|oracle|phase5 or a model directory.",
+        help="random|momentum|mean_reversion|spot_momentum|oracle|phase5 or a model directory.",
     ),
     out: Path = typer.Option(None, "--out", "-o", help="Write the broker report as JSON here."),
     tick: float = typer.Option(5.0, min=0.5),
