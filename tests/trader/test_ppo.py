@@ -243,35 +243,37 @@ def _optimal(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0.33, 1, np.where(x < -0.33, 2, 0))
 
 
-def test_ppo_learns_the_optimal_action_per_context() -> None:
-    """Short episodic task (3 ticks per market, 8 markets interleaved and staggered): reward 1 for
-    the context's optimal action, else 0. Default hyperparameters, seeded. Chance is 1/3."""
-    rng = np.random.default_rng(11)
-    agent = PPOAgent(None, PPOConfig(), seed=11)
+def _episodic_task(lag: int, updates: int, seed: int) -> tuple[float, float, list[float]]:
+    """Short episodes (3 ticks per market, 8 markets interleaved and staggered). Reward 1 when the
+    action is optimal for feature 0 of the observation ``lag`` ticks back (0 = now; a lag > 0 is only
+    visible through the history window), else 0. Default hyperparameters. Returns the mean probability
+    of the optimal action on held-out states before and after training, and the return per update."""
+    rng = np.random.default_rng(seed)
+    agent = PPOAgent(None, PPOConfig(), seed=seed)
     n, horizon = 8, 3
     tick = np.arange(n) % horizon
     ids = list(range(n))
     next_id = n
     window = np.zeros((n, 5, 18), dtype=np.float32)
 
-    # Evaluation states look like a market's first tick: zero-padded history ending with the features.
-    f_eval, _ = _obs(np.random.default_rng(99), 1000)
-    h_eval = np.zeros((1000, 90), dtype=np.float32)
-    h_eval[:, -18:] = f_eval
+    # Held-out states shaped like tick ``lag + 1`` of a market: zero-padded history ending with now.
+    eval_window = np.zeros((1000, 5, 18), dtype=np.float32)
+    eval_window[:, 4 - lag :] = np.random.default_rng(99).uniform(-1, 1, (1000, lag + 1, 18))
+    f_eval, h_eval = eval_window[:, -1], eval_window.reshape(1000, 90)
+    target = _optimal(eval_window[:, 4 - lag, 0])
 
     def p_optimal() -> float:
-        p = agent.policy.action_probs(f_eval, h_eval)
-        return float(p[np.arange(1000), _optimal(f_eval[:, 0])].mean())
+        return float(agent.policy.action_probs(f_eval, h_eval)[np.arange(1000), target].mean())
 
     before = p_optimal()
     returns: list[float] = []
-    for _ in range(25):
+    for _ in range(updates):
         rewards = []
         while not agent.ready():
             f = rng.uniform(-1, 1, (n, 18)).astype(np.float32)
             window = np.concatenate([window[:, 1:], f[:, None]], axis=1)  # oldest first, ends with now
             a, lp, v = agent.act(f, window.reshape(n, 90))
-            r = (a == _optimal(f[:, 0])).astype(float)
+            r = (a == _optimal(window[:, 4 - lag, 0])).astype(float)
             tick += 1
             done = tick >= horizon
             agent.record(ids, f, window.reshape(n, 90), a, lp, v, r, done)
@@ -281,10 +283,25 @@ def test_ppo_learns_the_optimal_action_per_context() -> None:
                 window[i] = 0.0
         returns.append(float(np.mean(rewards)))
         agent.update()
-    after = p_optimal()
+    return before, p_optimal(), returns
+
+
+def test_ppo_learns_the_optimal_action_per_context() -> None:
+    """Seeded, default hyperparameters, 25 updates; chance is 1/3."""
+    before, after, returns = _episodic_task(lag=0, updates=25, seed=11)
     assert before < 0.45
-    assert after > 0.65, (before, after)  # about twice chance after 25 updates
+    assert after > 0.65, (before, after)  # about twice chance
     assert np.mean(returns[-3:]) > 0.6 and np.mean(returns[-3:]) > returns[0] + 0.2, returns
+
+
+@pytest.mark.slow
+def test_ppo_learns_from_the_history_window() -> None:
+    """The optimal action depends on the previous tick, seen only through the temporal encoder's
+    window: learning it needs history and transitions aligned tick by tick."""
+    before, after, returns = _episodic_task(lag=1, updates=60, seed=5)
+    assert before < 0.45
+    assert after > 0.7, (before, after)
+    assert np.mean(returns[-3:]) > returns[0] + 0.3, returns
 
 
 def test_compiled_inference_sees_weight_updates() -> None:
