@@ -159,6 +159,15 @@ def test_loaders_refuse_the_other_architecture_and_missing_files(tmp_path: Path)
     # Weights without a stats file still load (fresh reward stats).
     shutil.copy(DATA / "rl_model.safetensors", tmp_path / "rl_model.safetensors")
     assert load_policy(tmp_path).reward_stats.count == 0
+    # A directory with a single, differently named model: that file and its <stem>_stats.npz.
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(DATA / "rl_model.safetensors", other / "rl_model_prob_pnl.safetensors")
+    shutil.copy(DATA / "rl_model_stats.npz", other / "rl_model_prob_pnl_stats.npz")
+    assert load_policy(other).reward_stats.count == 24325
+    shutil.copy(DATA / "rl_model.safetensors", other / "second.safetensors")
+    with pytest.raises(FileNotFoundError):
+        load_policy(other)  # ambiguous
 
 
 def test_shape_errors_are_clear() -> None:

@@ -13,7 +13,7 @@ keys (MLX layout: a Linear weight is ``[out, in]``) plus an optional ``<stem>_st
 Public API (stable; the trading environment and the CLI call it)::
 
     policy = load_policy("path/to/dir")          # detects Phase 5 vs feed-forward
-    policy = load_phase5(path)                    # dir with rl_model.safetensors, or the file
+    policy = load_phase5(path)                    # dir with rl_model.safetensors (or one *.safetensors)
     policy = load_feedforward(path)
     policy = init_phase5(seed=0)                  # fresh random weights (training from scratch)
     probs = policy.action_probs(features, history)   # [n, 3] float32, rows sum to 1
@@ -336,6 +336,11 @@ def _paths_for(path: Path, create: bool = False) -> tuple[Path, Path]:
         return path, path.with_name(path.stem + "_stats.npz")
     if create:
         path.mkdir(parents=True, exist_ok=True)
+    elif path.is_dir() and not (path / WEIGHTS_NAME).exists():
+        # A directory holding one differently named model (e.g. rl_model_prob_pnl.safetensors).
+        candidates = sorted(path.glob("*.safetensors"))
+        if len(candidates) == 1:
+            return _paths_for(candidates[0])
     return path / WEIGHTS_NAME, path / STATS_NAME
 
 
