@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--simulations", type=int, default=20, help="simulations per strategy (1 worker)")
     parser.add_argument("--calls", type=int, default=5000, help="calls for the per-hook measurements")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=max(120, Console().width))
     n = args.simulations
 
     native = run_batch(FixedFee(50), n, workers=1)
