@@ -43,17 +43,20 @@ class Latency:
     p50_us: float
     p99_us: float
     mean_us: float
+    cpu_us: float  # process CPU time per call: less sensitive to other load on the machine
 
 
-def _time_calls(fn: Callable[[], object], calls: int, warmup: int = 50) -> np.ndarray:
+def _time_calls(fn: Callable[[], object], calls: int, warmup: int = 50) -> tuple[np.ndarray, float]:
+    """Wall time of each call in µs, and the total process CPU seconds of the timed calls."""
     for _ in range(warmup):
         fn()
     out = np.empty(calls, dtype=np.float64)
+    cpu = time.process_time()
     for i in range(calls):
         t = time.perf_counter_ns()
         fn()
         out[i] = (time.perf_counter_ns() - t) / 1e3
-    return out
+    return out, time.process_time() - cpu
 
 
 def bench_decision_latency(policy: Policy, calls: int, progress: Progress) -> list[Latency]:
@@ -68,17 +71,21 @@ def bench_decision_latency(policy: Policy, calls: int, progress: Progress) -> li
         h = rng.uniform(-1, 1, (batch, 90)).astype(np.float32)
         np.testing.assert_allclose(policy.evaluate(f, h)[0], numpy_forward(params, f, h)[0], atol=1e-5)
         samples: dict[str, list[np.ndarray]] = {"MLX": [], "NumPy": []}
+        cpu = {"MLX": 0.0, "NumPy": 0.0}
         chunk = max(1, calls // 10)
         for _ in range(0, calls, chunk):
-            samples["MLX"].append(_time_calls(lambda f=f, h=h: policy.evaluate(f, h), chunk, warmup=5))
-            progress.advance(task, chunk)
-            samples["NumPy"].append(
-                _time_calls(lambda f=f, h=h: numpy_forward(params, f, h), chunk, warmup=5)
-            )
-            progress.advance(task, chunk)
+            for name, fn in (
+                ("MLX", lambda f=f, h=h: policy.evaluate(f, h)),
+                ("NumPy", lambda f=f, h=h: numpy_forward(params, f, h)),
+            ):
+                wall, cpu_s = _time_calls(fn, chunk, warmup=5)
+                samples[name].append(wall)
+                cpu[name] += cpu_s
+                progress.advance(task, chunk)
         for name, parts in samples.items():
             t = np.concatenate(parts)
-            rows.append(Latency(name, batch, *np.percentile(t, [50, 99]), float(t.mean())))
+            p50, p99 = np.percentile(t, [50, 99])
+            rows.append(Latency(name, batch, p50, p99, float(t.mean()), 1e6 * cpu[name] / len(t)))
     return rows
 
 
@@ -86,6 +93,7 @@ def bench_decision_latency(policy: Policy, calls: int, progress: Progress) -> li
 class UpdateTiming:
     label: str
     seconds: list[float]
+    cpu_seconds: list[float]
     steps: int
     samples: int
 
@@ -106,21 +114,22 @@ def bench_ppo_update(updates: int, progress: Progress) -> list[UpdateTiming]:
     rows = []
     task = progress.add_task("PPO updates", total=2 * updates)
     for label, cfg in (
-        ("default (KL stop 1.5*0.02)", PPOConfig()),
-        ("all 10 epochs (no KL stop)", PPOConfig(target_kl=None)),
+        ("default, KL stop", PPOConfig()),
+        ("10 epochs, no KL stop", PPOConfig(target_kl=None)),
     ):
         agent = PPOAgent(init_phase5(0), cfg, seed=0)
         rng = np.random.default_rng(1)
-        secs, steps, samples = [], 0, 0
+        secs, cpu, steps, samples = [], [], 0, 0
         for _ in range(updates):
             _fill_buffer(agent, rng)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             stats = agent.update()
             secs.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
             steps += stats.n_steps
             samples = stats.n_samples
             progress.advance(task)
-        rows.append(UpdateTiming(label, secs, steps // updates, samples))
+        rows.append(UpdateTiming(label, secs, cpu, steps // updates, samples))
     return rows
 
 
@@ -153,30 +162,43 @@ def main(argv: list[str] | None = None) -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     console.print(f"model: {policy.kind} from {source}; {os.cpu_count()} CPUs, load average {load:.1f}")
 
-    table = Table(title=f"Decision latency (probs + value), {args.calls} calls each")
-    for col in ("batch", "model", "p50 µs", "p99 µs", "mean µs", "p50 MLX/NumPy", "p99 MLX/NumPy"):
+    table = Table(title=f"Decision latency (probs + value), {args.calls} calls each; ratio = MLX / NumPy")
+    cols = (
+        "batch",
+        "model",
+        "p50 µs",
+        "p99 µs",
+        "mean µs",
+        "CPU µs",
+        "p50 ratio",
+        "p99 ratio",
+        "CPU ratio",
+    )
+    for col in cols:
         table.add_column(col, justify="right")
     for batch in (1, 4):
         by = {r.name: r for r in latency if r.batch == batch}
         for name in ("MLX", "NumPy"):
-            r = by[name]
-            ratio50 = ratio99 = ""
+            r, base = by[name], by["NumPy"]
+            ratios = ["", "", ""]
             if name == "MLX":
-                ratio50 = f"{r.p50_us / by['NumPy'].p50_us:.2f}x"
-                ratio99 = f"{r.p99_us / by['NumPy'].p99_us:.2f}x"
-            table.add_row(
-                str(batch), name, f"{r.p50_us:.0f}", f"{r.p99_us:.0f}", f"{r.mean_us:.0f}", ratio50, ratio99
-            )
+                ratios = [
+                    f"{r.p50_us / base.p50_us:.2f}x",
+                    f"{r.p99_us / base.p99_us:.2f}x",
+                    f"{r.cpu_us / base.cpu_us:.2f}x",
+                ]
+            cells = [f"{x:.0f}" for x in (r.p50_us, r.p99_us, r.mean_us, r.cpu_us)]
+            table.add_row(str(batch), name, *cells, *ratios)
     console.print(table)
 
     table = Table(title="PPO update, one full buffer (MLX, CPU)")
-    for col in ("config", "samples", "minibatch steps", "median s", "ms / step"):
+    for col in ("config", "samples", "steps", "median s", "CPU s", "ms / step"):
         table.add_column(col, justify="right")
     for u in updates:
         med = float(np.median(u.seconds))
-        table.add_row(
-            u.label, str(u.samples), str(u.steps), f"{med:.3f}", f"{1e3 * med / max(1, u.steps):.1f}"
-        )
+        per_step = f"{1e3 * med / max(1, u.steps):.1f}"
+        cpu = f"{np.median(u.cpu_seconds):.3f}"
+        table.add_row(u.label, str(u.samples), str(u.steps), f"{med:.3f}", cpu, per_step)
     console.print(table)
 
     if env:
