@@ -130,15 +130,15 @@ def test_paper_hour_via_cli_then_sigkill_recovery(hour: dict, tmp_path: Path) ->
         str(hour["model"]),
         "--explore",
     ]
-    # 1. Uninterrupted reference run.
+    # 1. Uninterrupted reference run (in-process, same model, same seeded choices).
+    from stratforge.trader.model import load_policy
+
     ref_dir = tmp_path / "ref"
-    proc = _cli(*args, "--data-dir", str(ref_dir))
-    out, _ = proc.communicate(timeout=300)
-    assert proc.returncode == 0, out
+    cfg = WorkerConfig(replay=hour["replay"], data_dir=ref_dir, explore=True)
+    run_replay(cfg, read_session(hour["replay"]), load_policy(hour["model"]), store=Store(data_dir=ref_dir))
     ref = _trades(ref_dir)
-    assert len(ref) >= 10, out
+    assert len(ref) >= 10
     assert all(t.status == "closed" and t.exit_reason in ALL_EXITS for t in ref)
-    assert "closed trades, 0 open" in out
 
     # 2. Same run, paced so it can be killed with positions open, then restarted.
     run_dir = tmp_path / "crash"
@@ -170,7 +170,7 @@ def test_paper_hour_via_cli_then_sigkill_recovery(hour: dict, tmp_path: Path) ->
     proc = _cli(*args, "--data-dir", str(run_dir))
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out
-    assert "resumed" in out and "positions restored" in out, out
+    assert "resumed" in out and "positions restored" in out and "closed trades, 0 open" in out, out
     after = _trades(run_dir)
     # Nothing lost: every trade recorded before the kill is still there, same id; the positions open at
     # the kill were restored and closed later (same rows, not new ones).
