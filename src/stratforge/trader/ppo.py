@@ -28,7 +28,9 @@ Design (and the reference's defects it fixes):
   bootstrap is 0). ``ready()`` is true when at least ``buffer_size`` transitions are complete; the
   last, still-open transition of each market stays in the buffer for the next update.
   ``truncate(ids, feats, hist)`` ends markets that stop without a terminal step (data ran out),
-  bootstrapping from the critic's value of the final observation; ``drop(ids)`` discards them.
+  bootstrapping from the critic's value of the final observation; ``drop(ids)`` discards them (a
+  market that vanishes without either stays open in the buffer). ``update()`` uses every complete
+  transition, which can exceed ``buffer_size`` when many markets end on the same tick.
 * **Reward scaling.** Raw rewards update a running (Welford) std; the update divides rewards by it
   and does NOT subtract the mean, so the many zero-reward ticks stay exactly zero. The stats live in
   ``policy.reward_stats`` and are saved in the stats npz (``reward_mean/std/count``).
