@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point: usage errors are one line on stderr (exit 2), never a traceback."""
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="stratforge", standalone_mode=False)
+        # without standalone mode, click returns the code of a `typer.Exit` instead of raising it
+        rv = command.main(args=argv, prog_name="stratforge", standalone_mode=False)
     except UsageError as e:
         if not e.format_message():  # a group called without a command: its help was shown
             return 0
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -152,3 +152,23 @@ def test_sigkill_mid_iteration_then_resume_loses_and_duplicates_nothing(tmp_path
     assert its[: len(killed[0])] == killed[0], "every finished iteration survived unchanged"
     assert champs[: len(killed[1])] == killed[1]
     assert len(its) == target
+
+
+def test_replay_runs_over_recorded_responses_make_identical_stores(tmp_path: Path) -> None:
+    from .fakes.llm_fakes import Reply, openai_body, recorded, scripted_server
+
+    cache = tmp_path / "cache"
+    text = recorded("valid_response.md")
+    with scripted_server(default=Reply(body=openai_body(text))) as srv:
+        url = srv.url if isinstance(srv.url, str) else srv.url()
+        llm = {"backend": "openai", "base_url": url, "model": "local-model", "cache_dir": str(cache)}
+        Explorer(small_config(tmp_path / "live", max_iterations=2, llm=llm)).run()
+        assert len(srv.requests) >= 1
+    replay = {**llm, "backend": "replay", "replay_of": "openai"}
+    for name in ("r1", "r2"):
+        Explorer(small_config(tmp_path / name, max_iterations=2, llm=replay)).run()
+    live, r1, r2 = (_snapshot(tmp_path / n) for n in ("live", "r1", "r2"))
+    assert r1 == r2 == live
+    store = open_readonly(tmp_path / "r1")
+    it = store.iteration(1)
+    assert it is not None and it.prompt and "DRAFT_STRATEGY_IDEA" in it.prompt and it.response == text
