@@ -14,6 +14,7 @@ from stratforge.explore.prompts import (
     PromptConfig,
     build_and_save,
     build_prompt,
+    diagnostics,
     least_explored,
     load_hypotheses,
 )
@@ -74,6 +75,16 @@ def test_adapts_to_coverage_and_is_deterministic(tmp_path: Path) -> None:
         assert build_prompt(a, HYPS, focus="H2_asymmetric").hypothesis.id == "H2_asymmetric"
         with pytest.raises(ValueError):
             build_prompt(a, HYPS, focus="nope")
+
+
+def test_diagnostics_from_the_loops_stage_results() -> None:
+    stages = {
+        "10": {"summary": {"avg_bid_fee_bps": 10.0}},
+        "100": {"summary": {"avg_bid_fee_bps": 38.25, "mean_retail_volume_y": 5.0}, "vs_champion": {}},
+    }
+    assert diagnostics(stages) == {"avg_bid_fee_bps": 38.25, "mean_retail_volume_y": 5.0}
+    assert diagnostics({"stages": [{"summary": {"x": 1}}]}) == {"x": 1}
+    assert diagnostics({}) == {}
 
 
 def test_least_explored_tie_breaks() -> None:

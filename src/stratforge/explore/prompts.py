@@ -166,10 +166,15 @@ def _fmt(v: Any, digits: int = 2) -> str:
 
 
 def diagnostics(stage_results: Mapping[str, Any]) -> dict[str, Any]:
-    """Diagnostics of an evaluated iteration: the ``diagnostics`` entry if the loop stored one, else
-    the summary of the largest stage (keys of ``BatchResult.summary()``)."""
+    """Diagnostics of an evaluated iteration: the ``diagnostics`` entry if one was stored, else the
+    summary of the largest stage (keys of ``BatchResult.summary()``). Stages may be a list or, as the
+    loop stores them, a mapping from the stage's simulation count to ``{"summary": ...}``."""
     if isinstance(stage_results.get("diagnostics"), Mapping):
         return dict(stage_results["diagnostics"])
+    sized = [(int(k), v) for k, v in stage_results.items() if k.isdigit() and isinstance(v, Mapping)]
+    if sized:
+        last = max(sized, key=lambda kv: kv[0])[1]
+        return dict(last.get("summary", last))
     stages = stage_results.get("stages")
     if isinstance(stages, list) and stages:
         last = stages[-1]
