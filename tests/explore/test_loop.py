@@ -65,6 +65,7 @@ def _snapshot(run: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, .
     return its, champs
 
 
+@pytest.mark.slow
 def test_two_runs_with_the_same_seed_make_identical_stores(tmp_path: Path) -> None:
     for name in ("a", "b"):
         Explorer(small_config(tmp_path / name, max_iterations=3, seed=7)).run()
@@ -154,6 +155,7 @@ def test_sigkill_mid_iteration_then_resume_loses_and_duplicates_nothing(tmp_path
     assert len(its) == target
 
 
+@pytest.mark.slow
 def test_replay_runs_over_recorded_responses_make_identical_stores(tmp_path: Path) -> None:
     from .fakes.llm_fakes import Reply, openai_body, recorded, scripted_server
 
