@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
+from stratforge.amm.compiler import CompileError, compile_strategy
 from stratforge.amm.evm import EvmStrategy, EvmStrategySpec
-from stratforge.amm.solidity import EXAMPLES_DIR, load_solidity_strategy
+from stratforge.amm.solidity import EXAMPLES_DIR, LoadedStrategy, check_solidity, load_solidity_strategy
 
 FIXTURES = Path(__file__).resolve().parent / "solidity"
 STARTER = EXAMPLES_DIR / "StarterStrategy.sol"
@@ -42,8 +46,28 @@ def strategy_source(body: str = "", hooks: str = HOOKS) -> str:
 
 
 @cache
+def _prewarm() -> None:
+    """Compile every fixture and example once, in parallel (each compile is its own node process),
+    so that a cold bytecode cache costs one round of compiles instead of one per test."""
+
+    def one(path: Path) -> None:
+        with contextlib.suppress(CompileError):  # the test that loads it reports the error
+            compile_strategy(path.read_text(), file_name=path.name)
+
+    paths = sorted(FIXTURES.glob("*.sol")) + sorted(EXAMPLES_DIR.glob("*.sol"))
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        list(pool.map(one, paths))
+
+
+@cache
 def load(path: Path) -> EvmStrategySpec:
+    _prewarm()
     return load_solidity_strategy(path)
+
+
+def check(path: Path) -> LoadedStrategy:
+    _prewarm()
+    return check_solidity(path)
 
 
 def fixture(name: str) -> EvmStrategySpec:

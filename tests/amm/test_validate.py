@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from _solidity_helpers import DYNAMIC, FIXTURES, HEADER, HOOKS, STARTER, VANILLA, strategy_source
+from _solidity_helpers import DYNAMIC, FIXTURES, HEADER, HOOKS, STARTER, VANILLA, check, strategy_source
 
 from stratforge.amm.compiler import compile_strategy
-from stratforge.amm.solidity import check_solidity
 from stratforge.amm.validate import (
     MAX_SOURCE_BYTES,
     StrategyRejected,
@@ -156,7 +155,7 @@ def test_file_size_and_encoding() -> None:
 
 def test_examples_pass() -> None:
     for path in (STARTER, VANILLA, DYNAMIC):
-        loaded = check_solidity(path)
+        loaded = check(path)
         assert loaded.warnings == []
         assert loaded.spec.runtime_code
 
@@ -173,7 +172,7 @@ def test_opcode_scan_skips_push_data_and_the_metadata_tail() -> None:
 
 def test_state_variable_is_rejected_from_the_storage_layout() -> None:
     with pytest.raises(StrategyRejected) as err:
-        check_solidity(FIXTURES / "StorageOutsideSlots.sol")
+        check(FIXTURES / "StorageOutsideSlots.sol")
     (problem,) = err.value.problems
     assert "`counter`" in problem.message and problem.line == 9 and problem.file == "StorageOutsideSlots.sol"
 
