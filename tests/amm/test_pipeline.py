@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -35,6 +36,12 @@ def test_pipeline_stages_extend_the_same_seeds(tmp_path: Path) -> None:
     assert set(doc["edge_per_stage"]) == {"2", "3"}
     assert doc["source_sha256"] == load(STARTER).source_hash
     assert doc["compiler_version"].startswith("0.8.24") and doc["simulator_version"]
+    assert doc["compiler_settings"] == {
+        "optimizer": {"enabled": True, "runs": 200},
+        "viaIR": True,
+        "evmVersion": "paris",
+    }
+    assert doc["runtime_code_sha256"] == hashlib.sha256(load(STARTER).runtime_code).hexdigest()
     assert doc["stages"][0]["hook_calls"] > 0 and doc["stages"][0]["hook_failures"] == 0
     assert not list(tmp_path.glob(".*.tmp"))  # the atomic write left nothing behind
 

@@ -68,6 +68,9 @@ class PipelineResult:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     compiler_version: str | None = None
+    #: solc settings (optimizer, viaIR, evmVersion) and the deployed runtime code's hash
+    compiler_settings: dict[str, Any] | None = None
+    runtime_code_sha256: str | None = None
     simulator_version: str = SIMULATOR_VERSION
     runtime_s: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
@@ -163,6 +166,7 @@ def run_pipeline(
     ``progress(stage_label, done, total)`` is called as simulations finish.
     The JSON result goes to ``output`` (default ``.stratforge/results/<name>-<hash>.json``).
     """
+    from stratforge.amm.compiler import SETTINGS
     from stratforge.amm.evm import StrategyError
     from stratforge.amm.solidity import check_solidity
     from stratforge.amm.validate import StrategyRejected
@@ -196,6 +200,8 @@ def run_pipeline(
             loaded.source_sha256,
             warnings=loaded.warnings,
             compiler_version=loaded.compiled.compiler_version,
+            compiler_settings={k: v for k, v in SETTINGS.items() if k != "outputSelection"},
+            runtime_code_sha256=hashlib.sha256(spec.runtime_code).hexdigest(),
         )
     else:
         spec = path
