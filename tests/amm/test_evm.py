@@ -11,6 +11,7 @@ import pytest
 from _solidity_helpers import DYNAMIC, STARTER, VANILLA, Capturing, fixture, load
 from pyrevm import AccountInfo
 
+from stratforge.amm.compiler import compile_strategy
 from stratforge.amm.engine import draw_config, run_batch, simulate
 from stratforge.amm.evm import (
     CALLER_ADDRESS,
@@ -80,6 +81,11 @@ def test_starter_through_evm_equals_native_50_bps() -> None:
 def test_starter_through_evm_1000_simulations() -> None:
     result = run_batch(load(STARTER), 1000)
     assert round(result.mean_edge, 2) == 369.45
+
+
+def test_deployed_runtime_code_is_the_compilers() -> None:
+    compiled = compile_strategy(DYNAMIC.read_text(), file_name=DYNAMIC.name)
+    assert load(DYNAMIC).runtime_code == compiled.runtime_code  # no immutables: identical bytes
 
 
 def test_vanilla_example_equals_native_normalizer() -> None:

@@ -219,8 +219,8 @@ class EvmStrategySpec:
         except RuntimeError as exc:
             raise StrategyError(f"deployment failed ({failure_kind(exc)}): {str(exc)[:200]}") from exc
         code = bytes(evm.get_code(address) or b"")
-        # revm pads analysed code with STOPs; strip them to keep the exact runtime bytes.
-        code = code.rstrip(b"\x00") if code.endswith(b"\x00" * 33) else code
+        # revm 8 pads analysed code with 33 zero bytes (STOPs); drop them to keep the exact bytes.
+        code = code[:-33] if code.endswith(b"\x00" * 33) else code
         if not code:
             raise StrategyError("deployment returned no runtime code")
         spec = cls(
