@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 import pickle
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
-from _solidity_helpers import DYNAMIC, STARTER, VANILLA, Capturing, fixture, load
+from _solidity_helpers import DYNAMIC, HOOKS, STARTER, VANILLA, Capturing, fixture, load, strategy_source
 from pyrevm import AccountInfo
 
 from stratforge.amm.compiler import compile_strategy
@@ -25,6 +26,12 @@ from stratforge.amm.evm import (
     fresh_evm,
     pack_after_initialize,
     pack_after_swap,
+)
+from stratforge.amm.solidity import (
+    CompilerUnavailable,
+    StrategyRejected,
+    check_solidity,
+    load_solidity_strategy,
 )
 from stratforge.amm.strategy import MAX_FEE, FixedFee
 
@@ -237,3 +244,28 @@ def test_unbounded_loop_runs_out_of_gas_and_the_wall_clock_guard_finishes_the_si
 def test_failing_after_initialize_fails_the_run() -> None:
     with pytest.raises(StrategyError, match="afterInitialize failed: revert"):
         simulate(draw_config(0), fixture("BadInit.sol"))
+
+
+def test_constructor_cannot_hang_deployment_and_its_storage_writes_are_dropped() -> None:
+    looping = strategy_source("    constructor() {\n        while (true) {}\n    }\n")
+    t0 = time.monotonic()
+    with pytest.raises(StrategyRejected, match="deployment failed \\(out_of_gas\\)"):
+        load_solidity_strategy(looping)
+    assert time.monotonic() - t0 < 60
+    # As in the reference, the runtime code starts from empty storage at a fixed address.
+    hooks = HOOKS.replace(
+        "return (bpsToWad(30), bpsToWad(30));\n    }\n\n    function afterSwap",
+        "return (bpsToWad(30) + slots[0], bpsToWad(30));\n    }\n\n    function afterSwap",
+    )
+    spec = load_solidity_strategy(
+        strategy_source("    constructor() {\n        slots[0] = 7;\n    }\n", hooks)
+    )
+    assert spec.create().after_initialize(*INIT) == (30 * 10**14, 30 * 10**14)
+
+
+def test_missing_compiler_is_reported_as_unavailable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from stratforge.amm import compiler
+
+    monkeypatch.setattr(compiler, "_candidate_dirs", lambda: [tmp_path])
+    with pytest.raises(CompilerUnavailable, match="setup-solc"):
+        check_solidity(strategy_source(), use_cache=False)

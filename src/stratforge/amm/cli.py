@@ -279,7 +279,8 @@ def test_strategy(
             rows.setdefault(key, []).append(value)
     for key, values in rows.items():
         table.add_row(key, *values)
-    console.print(table)
+    if result.stages:
+        console.print(table)
     for problem in result.problems:
         console.print(f"[red]{problem}[/red]", highlight=False)
     colour = {"passed": "green", "stopped": "yellow"}.get(result.status, "red")

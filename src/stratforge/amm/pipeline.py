@@ -168,7 +168,7 @@ def run_pipeline(
     """
     from stratforge.amm.compiler import SETTINGS
     from stratforge.amm.evm import StrategyError
-    from stratforge.amm.solidity import check_solidity
+    from stratforge.amm.solidity import CompilerUnavailable, check_solidity
     from stratforge.amm.validate import StrategyRejected
 
     stages = sorted({int(s) for s in stages})
@@ -187,8 +187,10 @@ def run_pipeline(
         try:
             loaded = check_solidity(Path(path), use_cache=use_cache)
         except StrategyRejected as exc:
+            # A missing compiler is an environment failure, not a verdict on the strategy.
+            status = "failed" if isinstance(exc, CompilerUnavailable) else "rejected"
             result = PipelineResult(
-                "rejected", Path(path).stem, source_path, digest, problems=[str(p) for p in exc.problems]
+                status, Path(path).stem, source_path, digest, problems=[str(p) for p in exc.problems]
             )
             return _finish(result, t0, timings, output, write)
         timings["validate_compile_s"] = time.perf_counter() - t0

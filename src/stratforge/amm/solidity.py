@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from stratforge.amm.compiler import CompiledContract, CompileError, compile_strategy
+from stratforge.amm.compiler import CompiledContract, CompileError, SolcNotFound, compile_strategy
 from stratforge.amm.evm import EvmStrategySpec, StrategyError
 from stratforge.amm.validate import (
     Problem,
@@ -25,7 +25,18 @@ from stratforge.amm.validate import (
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "contracts" / "examples"
 
-__all__ = ["EXAMPLES_DIR", "LoadedStrategy", "StrategyRejected", "check_solidity", "load_solidity_strategy"]
+__all__ = [
+    "EXAMPLES_DIR",
+    "CompilerUnavailable",
+    "LoadedStrategy",
+    "StrategyRejected",
+    "check_solidity",
+    "load_solidity_strategy",
+]
+
+
+class CompilerUnavailable(StrategyRejected):
+    """The strategy could not be checked because node or solcjs is missing (not its fault)."""
 
 
 @dataclass
@@ -70,6 +81,8 @@ def check_solidity(path_or_source: str | Path, use_cache: bool = True) -> Loaded
         compiled = compile_strategy(source, file_name=file_name, use_cache=use_cache)
     except CompileError as exc:
         raise StrategyRejected([Problem(m) for m in exc.messages]) from exc
+    except SolcNotFound as exc:
+        raise CompilerUnavailable([Problem(f"Solidity compiler unavailable: {exc}")]) from exc
     problems = validate_compiled(compiled)
     if problems:
         raise StrategyRejected(problems)
