@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import NoReturn
 
@@ -17,7 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
-console = Console()
+# Wide tables when output goes to a file or pipe (logs), the terminal's width otherwise.
+console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 @app.callback()
