@@ -178,7 +178,7 @@ class OfflineProposer:
         if r < self.mutate_prob and self._champion is not None:
             name, params = self._champion
             t = self.templates[name]
-            new, changes = self._mutate(rng, t, params, self.sigma)
+            new, changes = self._mutate(rng, t, params, self._local_sigma(name))
             return self._make(t, new, KIND_MUTATE, f"mutate champion ({name}): {changes}")
         if r < self.mutate_prob + self.recombine_prob:
             made = self._recombine(rng)
@@ -193,6 +193,12 @@ class OfflineProposer:
         base = st.top[rng.randrange(len(st.top))][1]
         new, changes = self._mutate(rng, t, base, self.sigma * 2)
         return self._make(t, new, KIND_SAMPLE, f"wide mutation of a top {name} parameter set: {changes}")
+
+    def _local_sigma(self, name: str) -> float:
+        """Step size for champion mutations: shrinks as a template is explored (coarse then fine),
+        never below a quarter of the initial sigma so the search can still leave a local optimum."""
+        tried = self.stats[name].tried
+        return self.sigma * max(0.25, 1.0 / math.sqrt(1.0 + tried / 10.0))
 
     def _pick_template(self, rng: random.Random, hypothesis: str | None) -> str:
         names = sorted(self.templates)
