@@ -54,6 +54,19 @@ def test_pipeline_stops_below_a_threshold(tmp_path: Path) -> None:
     assert [(s.simulations, s.passed) for s in result.stages] == [(1, True), (2, False)]
 
 
+def test_pipeline_stops_on_too_many_hook_failures(tmp_path: Path) -> None:
+    result = run_pipeline(
+        FIXTURES / "AlwaysReverts.sol",
+        stages=(1, 2),
+        workers=1,
+        output=tmp_path / "r.json",
+        max_hook_failure_rate=0.5,
+    )
+    assert result.status == "stopped" and len(result.stages) == 1
+    assert result.stages[0].hook_failures == result.stages[0].hook_calls
+    assert "100.0% of hook calls failed" in result.problems[0]
+
+
 def test_pipeline_reports_rejections(tmp_path: Path) -> None:
     result = run_pipeline(FIXTURES / "StorageOutsideSlots.sol", workers=1, output=tmp_path / "r.json")
     assert result.status == "rejected" and not result.stages

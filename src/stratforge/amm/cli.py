@@ -214,6 +214,11 @@ def test_strategy(
         None, "--workers", "-w", help="Worker processes (default: all cores)."
     ),
     out: Path | None = typer.Option(None, "--out", "-o", help="JSON result path."),
+    max_failures: float | None = typer.Option(
+        None,
+        "--max-hook-failure-rate",
+        help="Also stop when more than this fraction (0-1) of hook calls fail.",
+    ),
 ) -> None:
     """Staged test: validate -> compile -> 10 -> 100 -> 1000 simulations, stopping below a threshold."""
     from stratforge.amm.pipeline import run_pipeline
@@ -233,6 +238,8 @@ def test_strategy(
         raise typer.BadParameter(f"--thresholds has {len(limits)} values for {len(stage_list)} stages")
     if workers is not None and workers < 1:
         raise typer.BadParameter("--workers must be at least 1")
+    if max_failures is not None and not 0 <= max_failures <= 1:
+        raise typer.BadParameter("--max-hook-failure-rate must be between 0 and 1")
 
     with progress_bar() as bar:
         tasks: dict[str, Any] = {}
@@ -248,7 +255,13 @@ def test_strategy(
             return max(earlier) if earlier else 0
 
         result = run_pipeline(
-            file, stages=stage_list, thresholds=limits, workers=workers, output=out, progress=on_progress
+            file,
+            stages=stage_list,
+            thresholds=limits,
+            workers=workers,
+            output=out,
+            progress=on_progress,
+            max_hook_failure_rate=max_failures,
         )
 
     if result.status == "rejected":

@@ -159,10 +159,13 @@ def run_pipeline(
     write: bool = True,
     progress: Callable[[str, int, int], None] | None = None,
     use_cache: bool = True,
+    max_hook_failure_rate: float | None = None,
 ) -> PipelineResult:
     """Validate, compile and simulate in growing stages; see the module docstring.
 
     ``thresholds``: one minimum mean edge for every stage, or one per stage (None = no minimum).
+    ``max_hook_failure_rate``: also stop when more than this fraction of hook calls failed (a
+    strategy that mostly reverts or runs out of gas is broken, and out-of-gas calls are slow).
     ``progress(stage_label, done, total)`` is called as simulations finish.
     The JSON result goes to ``output`` (default ``.stratforge/results/<name>-<hash>.json``).
     """
@@ -233,6 +236,12 @@ def run_pipeline(
         done = n
         stats = stage_summary(columns, cpu, elapsed)
         passed = limit is None or stats["mean_edge"] >= limit
+        rate = stats["hook_failures"] / stats["hook_calls"] if stats["hook_calls"] else 0.0
+        if max_hook_failure_rate is not None and rate > max_hook_failure_rate:
+            passed = False
+            result.problems.append(
+                f"stage {n}: {rate:.1%} of hook calls failed (limit {max_hook_failure_rate:.1%})"
+            )
         result.stages.append(StageResult(**stats, threshold=limit, passed=passed))
         timings[f"stage_{n}_s"] = batch.elapsed_s
         if not passed:
