@@ -28,6 +28,7 @@ once spent, remaining hooks fail fast (kind ``timeout``) so the simulation still
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -223,14 +224,8 @@ class EvmStrategySpec:
         code = code[:-33] if code.endswith(b"\x00" * 33) else code
         if not code:
             raise StrategyError("deployment returned no runtime code")
-        spec = cls(
-            runtime_code=code, name=name or "", source_hash=source_hash, reads_gas=code_reads_gas(code)
-        )
-        if name is None:
-            object.__setattr__(spec, "name", spec._fetch_name())
-        for key, value in kwargs.items():
-            object.__setattr__(spec, key, value)
-        return spec
+        spec = cls(code, name or "", source_hash, code_reads_gas(code), **kwargs)  # type: ignore[arg-type]
+        return spec if name is not None else dataclasses.replace(spec, name=spec._fetch_name())
 
     def _fetch_name(self) -> str:
         evm = fresh_evm(AccountInfo(nonce=1, code=self.runtime_code), {})
