@@ -176,6 +176,7 @@ def test_sigkill_at_random_points_keeps_every_finished_iteration_once(tmp_path: 
     assert reported, "the writer never got going; kill window too early for this machine"
     reported += _run_writer(tmp_path, target, kill_after=None)
     assert sorted(reported) == sorted(set(reported))  # nothing was re-done after it was reported
+    (tmp_path / "generated" / ".iter_0001.sol.x1.tmp").write_text("partial write of a killed process")
     with open_run(tmp_path, resume=True) as store:
         assert store.integrity_check() == "ok"
         rows = store.iterations()
@@ -184,3 +185,4 @@ def test_sigkill_at_random_points_keeps_every_finished_iteration_once(tmp_path: 
         assert store.in_flight() == []
         for r in rows[:: max(1, target // 20)]:
             assert store.generated_path(r.number).read_text() == r.source
+    assert not list(tmp_path.glob("*/.*.tmp"))  # temporary files of interrupted writes are cleaned up

@@ -672,6 +672,9 @@ def open_run(
         conn.close()
         raise
     if resume:
+        # A kill during atomic_write_text can leave its temporary file behind; the real file is intact.
+        for leftover in root.glob("*/.*.tmp"):
+            leftover.unlink(missing_ok=True)
         info = store.run_info()
         pending = store.in_flight()
         store.add_event(
