@@ -32,6 +32,16 @@ def _fail(msg: str) -> NoReturn:
     raise UsageError(msg)
 
 
+def _lag(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        _fail(f"--lag must be 'min,max' seconds, got {text!r}")
+    if not 0 <= lo <= hi <= 300:
+        _fail(f"--lag must satisfy 0 <= min <= max <= 300, got {text!r}")
+    return lo, hi
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -58,10 +68,16 @@ def train(
     buffer: int = typer.Option(512, min=16, help="PPO transitions per update."),
     minibatch: int = typer.Option(128, min=8, help="PPO minibatch size."),
     epochs: int = typer.Option(4, min=1, help="PPO epochs per update."),
-    gamma: float = typer.Option(0.95, min=0.0, max=1.0),
+    gamma: float = typer.Option(
+        0.99, min=0.0, max=1.0, help="Discount (Phase 5 used 0.95; see TrainConfig)."
+    ),
     entropy: float = typer.Option(0.03, min=0.0, help="Entropy bonus coefficient."),
     lr_actor: float = typer.Option(1e-4, min=0.0),
     lr_critic: float = typer.Option(3e-4, min=0.0),
+    lag: str = typer.Option("15,40", help="Synthetic book lag range in seconds, 'min,max'."),
+    lean: float = typer.Option(
+        0.25, min=0.0, help="Synthetic stale-side thinning (0: the book shows no tell)."
+    ),
 ) -> None:
     """Train a PPO agent on synthetic sessions (checkpoints, updates.csv, final model in OUT/model)."""
     from stratforge.trader.train import TrainConfig
@@ -76,7 +92,7 @@ def train(
     cfg = TrainConfig(
         episodes=episodes, seed=seed, init=init, tick_s=tick, trade_usd=trade_usd, latency_s=latency,
         gamma=gamma, entropy_coef=entropy, lr_actor=lr_actor, lr_critic=lr_critic, buffer_size=buffer,
-        minibatch_size=minibatch, n_epochs=epochs, n_envs=envs,
+        minibatch_size=minibatch, n_epochs=epochs, n_envs=envs, lag_s=_lag(lag), imbalance_lean=lean,
     )  # fmt: skip
     with _progress() as prog:
         task = prog.add_task("training", total=episodes, info="")
@@ -103,12 +119,15 @@ def eval_cmd(
     tick: float = typer.Option(5.0, min=0.5),
     trade_usd: float = typer.Option(10.0, min=1.0),
     latency: float = typer.Option(0.5, min=0.0),
+    lag: str = typer.Option("15,40", help="Synthetic book lag range in seconds, 'min,max'."),
+    lean: float = typer.Option(0.25, min=0.0, help="Synthetic stale-side thinning."),
 ) -> None:
     """Evaluate a model vs all baselines on held-out synthetic seeds: paired PnL differences with 95%
     confidence intervals, the share of the oracle's PnL, eval.json and equity.png."""
     from stratforge.trader.baselines import BASELINES, make_baseline
     from stratforge.trader.broker import BrokerConfig
     from stratforge.trader.env import EnvConfig
+    from stratforge.trader.markets.synthetic import SyntheticConfig
     from stratforge.trader.train import EVAL_SEED_BASE, evaluate, load_trader_policy, plot_equity
 
     if seed_base < EVAL_SEED_BASE:
@@ -122,7 +141,11 @@ def eval_cmd(
     except (FileNotFoundError, ValueError, KeyError) as exc:
         _fail(f"--model: cannot load {model}: {exc}")
     policies = {"model": agent} | {b: make_baseline(b) for b in BASELINES}
-    env_cfg = EnvConfig(tick_s=tick, broker=BrokerConfig(trade_usd=trade_usd, latency_s=latency))
+    env_cfg = EnvConfig(
+        tick_s=tick,
+        broker=BrokerConfig(trade_usd=trade_usd, latency_s=latency),
+        synthetic=SyntheticConfig(lag_s=_lag(lag), imbalance_lean=lean),
+    )
     seeds = list(range(seed_base, seed_base + episodes))
     with _progress() as prog:
         task = prog.add_task("evaluating", total=episodes, info="")
