@@ -36,7 +36,12 @@ def _populate(store: RunStore) -> None:
         if err:
             store.finish_iteration(n, status=STATUS_FAILED, errors=[err])
         else:
-            diag = {"avg_bid_fee_bps": 41.5, "avg_ask_fee_bps": 43.0, "mean_arb_volume_y": 9000.0}
+            diag = {
+                "avg_bid_fee_bps": 41.5,
+                "avg_ask_fee_bps": 43.0,
+                "mean_arb_volume_y": 9000.0,
+                "simulations": 100,
+            }
             store.finish_iteration(n, status=STATUS_EVALUATED, edge=edge, stage_results={"diagnostics": diag})
     store.record_champion(3, 431.25, reason="significantly better than #2", holdout_edge=428.0)
 
@@ -54,7 +59,7 @@ def test_structure_and_context(tmp_path: Path) -> None:
         assert "uint256[32] public slots" in text  # the shipped base contract text
     assert "Iteration 3: edge 431.25, holdout edge 428.00" in text
     assert "// strategy 3" in text  # champion source
-    assert "| 2 | 395.50 | H1_volatility |" in text  # a top strategy with diagnostics
+    assert "| 2 | 395.50 | 100 | H1_volatility |" in text  # a top strategy with diagnostics
     assert "avg bid fee (bps) 41.5" in text
     assert "Undeclared identifier 'foo'" in text  # a recent failure with its message
     # H1 has 2 iterations, H3 and H2 one each; H4, H5, H6 none -> the first of those in file order

@@ -287,13 +287,15 @@ def _top_section(store: RunStore, config: PromptConfig) -> str:
     lines = [
         "## Top strategies so far",
         "",
-        "| iter | edge | hypothesis | template | diagnostics |",
-        "|---|---|---|---|---|",
+        "| iter | edge | sims | hypothesis | template | diagnostics |",
+        "|---|---|---|---|---|---|",
     ]
     for t in top:
+        d = diagnostics(t.stage_results)
+        sims = d.get("simulations")  # an early-stopped candidate's edge comes from fewer simulations
         lines.append(
-            f"| {t.number} | {_fmt(t.edge)} | {t.hypothesis or '-'} | {t.template or '-'}"
-            f" | {_diag_line(diagnostics(t.stage_results))} |"
+            f"| {t.number} | {_fmt(t.edge)} | {_fmt(sims)} | {t.hypothesis or '-'} | {t.template or '-'}"
+            f" | {_diag_line(d)} |"
         )
     return "\n".join(lines)
 
