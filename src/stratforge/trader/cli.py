@@ -57,7 +57,7 @@ def _progress() -> Progress:
 def train(
     out: Path = typer.Option(Path("runs/trader"), "--out", "-o", help="Output directory."),
     episodes: int = typer.Option(
-        60, min=1, help="Training episodes (one 15-minute window of 4 markets each)."
+        200, min=1, help="Training episodes (one 15-minute window of 4 markets each)."
     ),
     seed: int = typer.Option(0, min=0, max=99, help="Run seed; episode k uses session seed seed*100000+k."),
     init: str = typer.Option("scratch", help="'scratch', 'phase5' (published weights) or a model directory."),
@@ -112,7 +112,7 @@ def train(
 @app.command("eval")
 def eval_cmd(
     model: Path = typer.Option(..., "--model", "-m", help="Model directory (from `trader train`)."),
-    episodes: int = typer.Option(60, min=2, help="Held-out synthetic episodes."),
+    episodes: int = typer.Option(100, min=2, help="Held-out synthetic episodes."),
     seed_base: int = typer.Option(10_000_000, help="First held-out session seed (>= 10,000,000)."),
     out: Path = typer.Option(Path("runs/trader/eval"), "--out", "-o", help="Output directory."),
     greedy: bool = typer.Option(False, help="Argmax actions instead of sampling."),
