@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stratforge.trader.broker import BrokerConfig, ClosedTrade, PaperBroker, taker_fee, trade_metrics
 from stratforge.trader.features import OrderBook
@@ -118,3 +120,37 @@ def test_metrics_pnl_roi_winrate_sharpe_drawdown() -> None:
     assert m["fees_paid"] == pytest.approx(0.4)
     empty = trade_metrics([])
     assert empty["pnl"] == 0 and empty["win_rate"] == 0 and empty["max_drawdown"] == 0
+
+
+_levels = st.lists(
+    st.tuples(st.integers(min_value=1, max_value=99), st.floats(min_value=1.0, max_value=500.0)),
+    min_size=1,
+    max_size=8,
+    unique_by=lambda lv: lv[0],
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_levels, _levels, st.floats(min_value=1.0, max_value=300.0), st.sampled_from(["UP", "DOWN"]))
+def test_round_trip_never_profits_and_fills_respect_book(bids, asks, usd, token) -> None:
+    best_ask = min(p for p, _ in asks)
+    bids = [(p, s) for p, s in bids if p < best_ask]  # an uncrossed book
+    if not bids:
+        return
+    up = book({p / 100: s for p, s in bids}, {p / 100: s for p, s in asks})
+    br = PaperBroker(BrokerConfig(min_shares=1.0))
+    fill = br.buy("m", "BTC", token, usd, up, ts=0)
+    tb = PaperBroker.token_book(up, token)
+    if fill.rejected:
+        assert fill.shares == 0 and "m" not in br.positions
+        return
+    assert fill.notional <= usd + 1e-9
+    assert fill.shares <= sum(s for _, s in tb.ask_levels()) + 1e-9
+    prices = [p for p, _ in tb.ask_levels()]
+    assert min(prices) - 1e-12 <= fill.avg_price <= max(prices) + 1e-12
+    assert fill.notional + fill.unfilled == pytest.approx(usd)
+    _, pnl = br.close("m", up, ts=1)
+    total = pnl + (br.settle("m", up_wins=(token == "UP"), ts=2) if "m" in br.positions else 0.0)
+    if not br.positions and all(t.exit_reason == "close" for t in br.trades):
+        assert pnl <= 1e-9  # selling straight back into an uncrossed book cannot make money
+    assert total == pytest.approx(sum(t.pnl for t in br.trades))
