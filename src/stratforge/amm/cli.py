@@ -26,31 +26,21 @@ def _group() -> None:
 
 
 def strategy_from_arg(arg: str) -> StrategySpec:
-    """A strategy named on the command line: ``fixed:50``, ``fixed:50/45`` (bid/ask bps) or a ``.sol`` file."""
-    if arg.startswith("fixed:"):
-        parts = arg.removeprefix("fixed:").split("/")
-        try:
-            fees = [float(p) for p in parts]
-        except ValueError:
-            raise typer.BadParameter(f"{arg!r}: expected fixed:BPS or fixed:BID/ASK") from None
-        if len(fees) not in (1, 2):
-            raise typer.BadParameter(f"{arg!r}: expected fixed:BPS or fixed:BID/ASK")
-        try:
-            return FixedFee(*fees)
-        except ValueError as e:
-            raise typer.BadParameter(str(e)) from None
-    path = Path(arg)
-    if not path.is_file():
-        raise typer.BadParameter(f"strategy file not found: {arg}")
-    from stratforge.amm.solidity import StrategyRejected, load_solidity_strategy
+    """A strategy named on the command line: ``fixed:50``, ``fixed:50/45`` (bid/ask bps) or a .sol file."""
+    from stratforge.amm.compare import resolve_spec
+    from stratforge.amm.solidity import StrategyRejected
 
+    if not arg.startswith("fixed:") and not Path(arg).is_file():
+        raise typer.BadParameter(f"strategy file not found: {arg}")
     try:
-        return load_solidity_strategy(path)
+        return resolve_spec(arg)
     except StrategyRejected as e:
-        console.print(f"[red]Strategy rejected:[/red] {path}")
+        console.print(f"[red]Strategy rejected:[/red] {arg}")
         for problem in e.problems:
             console.print(f"  - {problem}")
         raise typer.Exit(1) from None
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
 
 
 def progress_bar() -> Progress:

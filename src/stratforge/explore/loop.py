@@ -130,7 +130,7 @@ class PairedStats:
 
 
 def paired_stats(candidate: np.ndarray, champion: np.ndarray, confidence: float = 0.95) -> PairedStats:
-    from scipy import stats as sps
+    from stratforge.amm.compare import student_t_ppf, student_t_sf
 
     d = np.asarray(candidate, dtype=float) - np.asarray(champion, dtype=float)
     n = len(d)
@@ -139,8 +139,8 @@ def paired_stats(candidate: np.ndarray, champion: np.ndarray, confidence: float 
     if se == 0.0:
         p = 0.0 if mean > 0 else 1.0
         return PairedStats(n, mean, 0.0, mean, mean, p)
-    t_crit = float(sps.t.ppf(0.5 + confidence / 2, n - 1))
-    p = float(sps.t.sf(mean / se, n - 1))
+    t_crit = student_t_ppf(0.5 + confidence / 2, n - 1)
+    p = student_t_sf(mean / se, n - 1)
     return PairedStats(n, mean, se, mean - t_crit * se, mean + t_crit * se, p)
 
 
