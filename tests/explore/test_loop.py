@@ -174,3 +174,21 @@ def test_replay_runs_over_recorded_responses_make_identical_stores(tmp_path: Pat
     store = open_readonly(tmp_path / "r1")
     it = store.iteration(1)
     assert it is not None and it.prompt and "DRAFT_STRATEGY_IDEA" in it.prompt and it.response == text
+
+
+def test_a_missing_compiler_stops_the_run_instead_of_failing_every_candidate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    explorer = Explorer(small_config(tmp_path / "run", max_iterations=5))
+    explorer.run()  # starter + 5 iterations with the compiler present
+    monkeypatch.setenv("STRATFORGE_SOLC_DIR", str(tmp_path / "no-solc"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no node either
+    import stratforge.amm.compiler as compiler
+
+    monkeypatch.setattr(compiler, "bytecode_cache_dir", lambda: tmp_path / "empty-cache")
+    resumed = Explorer(small_config(tmp_path / "run", max_iterations=8), resume=True)
+    reason = resumed.run()
+    assert "compiler unavailable" in reason
+    store = open_readonly(tmp_path / "run")
+    assert store.totals()["failed"] == 0  # nothing was blamed on the candidates
+    assert len(store.in_flight()) == 1  # the interrupted iteration is re-run on resume

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from stratforge.amm.engine import SIMULATOR_VERSION, BatchResult, run_batch
-from stratforge.amm.solidity import EXAMPLES_DIR, StrategyRejected, check_solidity
+from stratforge.amm.solidity import EXAMPLES_DIR, CompilerUnavailable, StrategyRejected, check_solidity
 from stratforge.amm.strategy import FixedFee, StrategySpec
 from stratforge.explore.store import (
     DEFAULT_RUN_DIR,
@@ -386,6 +386,8 @@ class Explorer:
         t1 = time.perf_counter()
         try:
             loaded = check_solidity(cand.source)
+        except CompilerUnavailable:
+            raise  # not the candidate's fault: the run stops and this iteration is re-run on resume
         except StrategyRejected as exc:
             timings["compile_s"] = time.perf_counter() - t1
             errors = [str(p) for p in exc.problems]
@@ -633,6 +635,11 @@ class Explorer:
             reason = r
         except KeyboardInterrupt:
             reason = "stopped at once (second signal); the iteration in flight is re-run on resume"
+        except CompilerUnavailable as exc:
+            problems = "; ".join(str(p) for p in exc.problems)
+            reason = (
+                f"Solidity compiler unavailable ({problems}); run `stratforge amm setup-solc`, then --resume"
+            )
         finally:
             for s, h in previous.items():
                 signal.signal(s, h)
