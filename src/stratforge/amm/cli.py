@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +12,7 @@ from rich.table import Table
 
 from stratforge.amm.engine import BatchResult, run_batch
 from stratforge.amm.strategy import FixedFee, StrategySpec
+from stratforge.files import atomic_write_json
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 console = Console()
@@ -92,21 +90,6 @@ def summary_table(result: BatchResult, title: str | None = None) -> Table:
     return table
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON so that a crash never leaves a half-written file behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @app.command()
 def run(
     strategy: str | None = typer.Argument(
@@ -144,7 +127,7 @@ def run(
     console.print(f"Normalizer Edge: {result.normalizer_mean_edge:.2f}")
     console.print(summary_table(result))
     if json_out is not None:
-        write_json_atomic(json_out, {"summary": result.summary(), "simulations": result.per_simulation()})
+        atomic_write_json(json_out, {"summary": result.summary(), "simulations": result.per_simulation()})
         console.print(f"Wrote {json_out}")
 
 
@@ -342,7 +325,7 @@ def compare_cmd(
     )
     console.print(f"Verdict: {verdict} (alpha {res.alpha:g})")
     if json_out is not None:
-        write_json_atomic(json_out, res.to_dict())
+        atomic_write_json(json_out, res.to_dict())
         console.print(f"Wrote {json_out}")
 
 

@@ -17,10 +17,11 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from stratforge.files import atomic_write_text
 
 SOLC_VERSION = "0.8.24"
 CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
@@ -258,7 +259,7 @@ def compile_strategy(
             pass  # a damaged cache entry is simply recompiled
     record = _run_solc(std_input, unit, contract_name, sources)
     if use_cache:
-        _atomic_write(cache_file, json.dumps(record))
+        atomic_write_text(cache_file, json.dumps(record))
     return _from_record(record, sources, key, from_cache=False)
 
 
@@ -370,18 +371,6 @@ def _from_record(
         cache_key=key,
         from_cache=from_cache,
     )
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------- bytecode helpers

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,6 +21,7 @@ import numpy as np
 
 from stratforge.amm.engine import SIMULATOR_VERSION, BatchResult, run_batch
 from stratforge.amm.strategy import StrategySpec
+from stratforge.files import atomic_write_json
 
 DEFAULT_STAGES = (10, 100, 1000)
 RESULT_FORMAT = 1
@@ -133,20 +131,6 @@ def _thresholds(
 def default_output_path(name: str, digest: str | None) -> Path:
     stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "strategy"
     return Path(".stratforge") / "results" / f"{stem}-{(digest or 'native')[:12]}.json"
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(payload, fh, indent=2, allow_nan=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def run_pipeline(
@@ -260,5 +244,5 @@ def _finish(
             Path(output) if output is not None else default_output_path(result.strategy, result.source_sha256)
         )
         result.output_path = str(out)
-        write_json_atomic(out, result.to_dict())
+        atomic_write_json(out, result.to_dict(), allow_nan=True)
     return result

@@ -20,15 +20,15 @@ rows for one iteration (``number`` is the primary key) and never loses a finishe
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from stratforge.files import atomic_write_text
 
 DEFAULT_RUN_DIR = Path(".stratforge/explore")
 DB_NAME = "run.sqlite"
@@ -183,24 +183,6 @@ class Event:
     message: str
     iteration: int | None
     data: dict[str, Any] = field(default_factory=dict)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same directory and a rename.
-
-    A reader (or a process killed mid-write) sees either the old file or the complete new one.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def source_hash(source: str) -> str:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from stratforge.explore.llm.types import LLMResponse
+from stratforge.files import atomic_write_json
 
 # Bump when the key recipe changes so old entries are never misread as answers to new requests.
 KEY_VERSION = 1
@@ -94,16 +93,7 @@ class ResponseCache:
             "request": json.loads(parts.canonical()),
             "response": {**response.to_dict(), "cached": False, "key": key},
         }
-        fd, tmp = tempfile.mkstemp(prefix=f".{key[:8]}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(record, fh, ensure_ascii=False, indent=1)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write_json(path, record, ensure_ascii=False, indent=1)
         return path
 
     def __contains__(self, key: str) -> bool:
