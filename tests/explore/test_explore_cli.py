@@ -1,0 +1,138 @@
+"""The learning-engine commands over a real (small) run, signals, and the monitor's alerts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from stratforge.explore.loop import ExploreConfig, Explorer
+from stratforge.explore.monitor import open_readonly, summary
+from stratforge.explore.store import STATUS_EVALUATED, STATUS_FAILED, open_run
+
+pytest.importorskip("pyrevm")
+
+
+def stratforge(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "stratforge.cli", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("explore") / "run"
+    cfg = ExploreConfig(
+        state_dir=run,
+        stages=(4, 8),
+        rescore_sims=8,
+        holdout_sims=4,
+        twin_check_sims=2,
+        workers=1,
+        max_iterations=3,
+    )
+    Explorer(cfg).run()
+    return run
+
+
+def test_status_hypotheses_report_and_monitor(small_run: Path) -> None:
+    status = stratforge("explore", "status", "--state-dir", str(small_run))
+    assert status.returncode == 0, status.stderr
+    assert "3 finished" in status.stdout and "max iterations reached" in status.stdout
+    hyps = stratforge("explore", "hypotheses", "--state-dir", str(small_run))
+    assert hyps.returncode == 0 and "H3_fair_price" in hyps.stdout
+    report = stratforge("explore", "report", "--state-dir", str(small_run))
+    assert report.returncode == 0
+    text = (small_run / "REPORT.md").read_text()
+    for heading in ("## Champion", "## Hypothesis coverage", "## Top strategies", "## Recommendations"):
+        assert heading in text
+    for plot in ("edge_over_iterations", "champion_history", "edge_distribution", "hypothesis_coverage"):
+        assert (small_run / "plots" / f"{plot}.png").stat().st_size > 1000
+    monitor = stratforge("explore", "monitor", "--once", "--state-dir", str(small_run))
+    assert monitor.returncode == 0 and "champion" in monitor.stdout and "Last 5 results" in monitor.stdout
+
+
+def test_commands_refuse_a_directory_without_a_run(tmp_path: Path) -> None:
+    proc = stratforge("explore", "status", "--state-dir", str(tmp_path / "nothing"))
+    assert proc.returncode == 2 and "no exploration run" in proc.stderr
+
+
+def test_robustness_check_uses_disjoint_batches() -> None:
+    proc = stratforge("explore", "robustness-check", "fixed:50", "--batches", "3", "-n", "4", "-w", "1")
+    assert proc.returncode == 0, proc.stderr
+    for seeds in ("0..3", "4..7", "8..11"):
+        assert seeds in proc.stdout
+    assert "spread" in proc.stdout
+
+
+def test_monitor_alerts_on_failure_rate_and_plateau(tmp_path: Path) -> None:
+    store = open_run(tmp_path / "run", config={"max_runtime_s": 100})
+    for n in range(12):
+        store.begin_iteration(n)
+        if n < 5:
+            store.finish_iteration(n, status=STATUS_FAILED, errors=["compile error: x"])
+        else:
+            store.finish_iteration(n, status=STATUS_EVALUATED, edge=400.0 + 0.1 * n)
+    # 12 finished: 5 failed (42%) and the last 10 edges barely move
+    s = summary(store)
+    assert any("failure rate" in a for a in s["alerts"])
+    assert not any("plateau" in a for a in s["alerts"])  # failed ones have no edge: only 7 values
+    for n in range(12, 16):
+        store.begin_iteration(n)
+        store.finish_iteration(n, status=STATUS_EVALUATED, edge=401.0)
+    assert any("plateau" in a for a in summary(store)["alerts"])
+
+
+def _finished(run: Path) -> int:
+    try:
+        con = sqlite3.connect(run / "run.sqlite", timeout=5)
+        n = con.execute("SELECT COUNT(*) FROM iterations WHERE finished_at IS NOT NULL").fetchone()[0]
+        con.close()
+        return int(n)
+    except sqlite3.Error:
+        return 0
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("signals", [1, 2])
+def test_sigterm_finishes_the_iteration_and_a_second_stops_at_once(tmp_path: Path, signals: int) -> None:
+    run = tmp_path / "run"
+    args = [
+        sys.executable,
+        "-m",
+        "stratforge.cli",
+        "explore",
+        "run",
+        "--state-dir",
+        str(run),
+        "--stages",
+        "4,8",
+        "--rescore-sims",
+        "8",
+        "--holdout-sims",
+        "4",
+        "--workers",
+        "1",
+    ]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 200
+    while _finished(run) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    for _ in range(signals):
+        os.kill(proc.pid, signal.SIGTERM)
+        time.sleep(0.05)
+    out, _ = proc.communicate(timeout=200)
+    assert proc.returncode == 0, out
+    store = open_readonly(run)
+    assert store.integrity_check() == "ok"
+    status = store.run_info().status
+    if signals == 1:
+        assert "signal SIGTERM" in status and store.in_flight() == []
+    else:
+        assert "stopped at once" in status
