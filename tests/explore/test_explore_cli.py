@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -15,6 +14,8 @@ import pytest
 from stratforge.explore.loop import ExploreConfig, Explorer
 from stratforge.explore.monitor import open_readonly, summary
 from stratforge.explore.store import STATUS_EVALUATED, STATUS_FAILED, open_run
+
+from .explore_process import finished_iterations, start_explore
 
 pytest.importorskip("pyrevm")
 
@@ -89,40 +90,13 @@ def test_monitor_alerts_on_failure_rate_and_plateau(tmp_path: Path) -> None:
     assert any("plateau" in a for a in summary(store)["alerts"])
 
 
-def _finished(run: Path) -> int:
-    try:
-        con = sqlite3.connect(run / "run.sqlite", timeout=5)
-        n = con.execute("SELECT COUNT(*) FROM iterations WHERE finished_at IS NOT NULL").fetchone()[0]
-        con.close()
-        return int(n)
-    except sqlite3.Error:
-        return 0
-
-
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("signals", [1, 2])
 def test_sigterm_finishes_the_iteration_and_a_second_stops_at_once(tmp_path: Path, signals: int) -> None:
     run = tmp_path / "run"
-    args = [
-        sys.executable,
-        "-m",
-        "stratforge.cli",
-        "explore",
-        "run",
-        "--state-dir",
-        str(run),
-        "--stages",
-        "4,8",
-        "--rescore-sims",
-        "8",
-        "--holdout-sims",
-        "4",
-        "--workers",
-        "1",
-    ]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start_explore(run)
     deadline = time.time() + 200
-    while _finished(run) < 2 and time.time() < deadline:
+    while len(finished_iterations(run)) < 2 and time.time() < deadline:
         time.sleep(0.2)
     for _ in range(signals):
         os.kill(proc.pid, signal.SIGTERM)

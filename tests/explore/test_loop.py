@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +13,8 @@ import pytest
 
 from stratforge.explore.loop import ExploreConfig, Explorer, paired_stats, request_stop
 from stratforge.explore.monitor import open_readonly
+
+from .explore_process import finished_iterations, start_explore
 
 pytest.importorskip("pyrevm")
 
@@ -86,54 +86,14 @@ def test_stop_request_ends_the_run_after_the_current_iteration(tmp_path: Path) -
     assert seen.count("iteration") == 1
 
 
-def _explore(run: Path, *extra: str) -> subprocess.Popen[str]:
-    args = [
-        sys.executable,
-        "-m",
-        "stratforge.cli",
-        "explore",
-        "run",
-        "--state-dir",
-        str(run),
-        "--stages",
-        "4,8",
-        "--rescore-sims",
-        "8",
-        "--holdout-sims",
-        "4",
-        "--workers",
-        "1",
-        *extra,
-    ]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def _finished(run: Path) -> list[int]:
-    db = run / "run.sqlite"
-    if not db.exists():
-        return []
-    con = sqlite3.connect(db, timeout=5)
-    try:
-        return [
-            r[0]
-            for r in con.execute(
-                "SELECT number FROM iterations WHERE finished_at IS NOT NULL ORDER BY number"
-            )
-        ]
-    except sqlite3.OperationalError:
-        return []
-    finally:
-        con.close()
-
-
 @pytest.mark.timeout(400)
 def test_sigkill_mid_iteration_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    proc = _explore(run, "--max-iterations", "50")
+    proc = start_explore(run, "--max-iterations", "50")
     deadline = time.time() + 240
-    while len(_finished(run)) < 3 and time.time() < deadline:
+    while len(finished_iterations(run)) < 3 and time.time() < deadline:
         time.sleep(0.2)
-    before = _finished(run)
+    before = finished_iterations(run)
     assert len(before) >= 3, proc.stdout.read() if proc.poll() is not None else "too slow"
     time.sleep(0.7)  # land somewhere inside the next iteration
     os.kill(proc.pid, signal.SIGKILL)
@@ -144,7 +104,7 @@ def test_sigkill_mid_iteration_then_resume_loses_and_duplicates_nothing(tmp_path
     con.close()
 
     target = len(killed[0]) + 2  # two more iterations beyond the starter + finished ones
-    resumed = _explore(run, "--resume", "--max-iterations", str(target - 1))
+    resumed = start_explore(run, "--resume", "--max-iterations", str(target - 1))
     out, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, out
     its, champs = _snapshot(run)

@@ -283,12 +283,10 @@ def run_batch(
     # Chunks small enough for a live progress bar and load balance, large enough to amortise IPC.
     chunk = max(1, min(25, math.ceil(n / (workers * 4))))
     chunks = [seed_list[i : i + chunk] for i in range(0, n, chunk)]
-    rows: list[np.ndarray | None] = [None] * len(chunks)
-    cpu = 0.0
+    parts: list[tuple[np.ndarray, float] | None] = [None] * len(chunks)  # (rows, CPU-s) per chunk
     if workers == 1 or len(chunks) == 1:
         for i, c in enumerate(chunks):
-            rows[i], c_cpu = run_chunk(c, spec, normalizer, market)
-            cpu += c_cpu
+            parts[i] = run_chunk(c, spec, normalizer, market)
             if progress:
                 progress(len(c))
     else:
@@ -299,16 +297,15 @@ def run_batch(
         try:
             for fut in as_completed(futures):
                 i = futures[fut]
-                rows[i], c_cpu = fut.result()
-                cpu += c_cpu
+                parts[i] = fut.result()
                 if progress:
                     progress(len(chunks[i]))
         except BaseException:
             for fut in futures:
                 fut.cancel()
             raise
-    parts = [r for r in rows if r is not None]
-    return assemble_batch(spec.name, seed_list, [(p, 0.0) for p in parts], time.perf_counter() - t0, cpu)
+    done = [p for p in parts if p is not None]
+    return assemble_batch(spec.name, seed_list, done, time.perf_counter() - t0)
 
 
 def assemble_batch(
@@ -316,7 +313,6 @@ def assemble_batch(
     seeds: Sequence[int],
     parts: Sequence[tuple[np.ndarray, float]],
     elapsed_s: float,
-    cpu_s: float | None = None,
 ) -> BatchResult:
     """A BatchResult from ``run_chunk`` outputs given in seed order (any executor)."""
     table = np.vstack([rows for rows, _ in parts])
@@ -331,7 +327,7 @@ def assemble_batch(
         seeds=np.asarray(list(seeds), dtype=np.int64),
         columns=columns,
         elapsed_s=elapsed_s,
-        cpu_s=sum(c for _, c in parts) if cpu_s is None else cpu_s,
+        cpu_s=sum(c for _, c in parts),
     )
 
 

@@ -280,7 +280,6 @@ class Explorer:
         self.champion: ChampionState | None = None
         self._stop_reason: str | None = None
         self._signals = 0
-        self._started = self.clock()
 
     # -- setup --------------------------------------------------------------------------------
 
