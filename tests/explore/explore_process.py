@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -11,7 +12,8 @@ from pathlib import Path
 def start_explore(run: Path, *extra: str) -> subprocess.Popen[str]:
     args = [sys.executable, "-m", "stratforge.cli", "explore", "run", "--state-dir", str(run)]
     args += ["--stages", "4,8", "--rescore-sims", "8", "--holdout-sims", "4", "--workers", "1", *extra]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # its progress lines arrive as they are printed
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
 
 def finished_iterations(run: Path) -> list[int]:

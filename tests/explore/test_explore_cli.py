@@ -34,7 +34,8 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         stages=(4, 8),
         rescore_sims=8,
         holdout_sims=4,
-        twin_check_sims=2,
+        spec_check_sims=2,
+        generation_size=2,
         workers=1,
         max_iterations=3,
     )
@@ -55,8 +56,28 @@ def test_status_hypotheses_report_and_monitor(small_run: Path) -> None:
         assert heading in text
     for plot in ("edge_over_iterations", "champion_history", "edge_distribution", "hypothesis_coverage"):
         assert (small_run / "plots" / f"{plot}.png").stat().st_size > 1000
+    assert "fixed 50 bps (the starter)" in text and "| holdout (4 seeds) |" in text
+    assert "vs champion (95% CI)" in text
     monitor = stratforge("explore", "monitor", "--once", "--state-dir", str(small_run))
     assert monitor.returncode == 0 and "champion" in monitor.stdout and "Last 5 results" in monitor.stdout
+
+
+def test_export_writes_a_submission_that_passes_the_rules(small_run: Path, tmp_path: Path) -> None:
+    from stratforge.amm.solidity import check_solidity
+
+    out = tmp_path / "Strategy.sol"
+    proc = stratforge("explore", "export", "--state-dir", str(small_run), "--out", str(out), "--name", "My Champ")
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    champ = open_readonly(small_run).champion()
+    assert champ is not None
+    assert text.startswith("// SPDX-License-Identifier")
+    assert f"selection edge {champ.edge:.2f} over 8 simulations" in text
+    assert f"holdout edge {champ.holdout_edge:.2f} over 4 simulations" in text
+    loaded = check_solidity(text)
+    assert loaded.spec.name == "My Champ" and "contract Strategy is AMMStrategyBase" in text
+    missing = stratforge("explore", "export", "--state-dir", str(tmp_path / "none"), "--out", str(out))
+    assert missing.returncode == 2 and "no exploration run" in missing.stderr
 
 
 def test_commands_refuse_a_directory_without_a_run(tmp_path: Path) -> None:
@@ -98,10 +119,17 @@ def test_sigterm_finishes_the_iteration_and_a_second_stops_at_once(tmp_path: Pat
     deadline = time.time() + 200
     while len(finished_iterations(run)) < 2 and time.time() < deadline:
         time.sleep(0.2)
-    for _ in range(signals):
+    os.kill(proc.pid, signal.SIGTERM)
+    seen = []
+    if signals == 2:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # two signals sent at once may be delivered as one: wait for the first
+            seen.append(line)
+            if "stopping after this iteration" in line:
+                break
         os.kill(proc.pid, signal.SIGTERM)
-        time.sleep(0.05)
     out, _ = proc.communicate(timeout=200)
+    out = "".join(seen) + out
     assert proc.returncode == 0, out
     store = open_readonly(run)
     assert store.integrity_check() == "ok"

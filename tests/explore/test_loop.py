@@ -1,75 +1,100 @@
-"""The exploration loop: promotion statistics, determinism, stop requests and crash recovery."""
+"""The exploration loop: promotion, racing end to end, stop requests, proposer signals, and resume
+after SIGKILL writing the same store as a run that never stopped."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import sqlite3
+import subprocess
+import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from stratforge.explore.loop import ExploreConfig, Explorer, paired_stats, request_stop
+from stratforge.explore.candidate import (
+    Candidate,
+    CandidateResult,
+    ProposalContext,
+    ProposerFailed,
+    ProposerUnavailable,
+)
+from stratforge.explore.control import request_stop
+from stratforge.explore.loop import ExploreConfig, Explorer
 from stratforge.explore.monitor import open_readonly
+from stratforge.explore.templates import Template, load_library
 
 from .explore_process import finished_iterations, start_explore
 
 pytest.importorskip("pyrevm")
 
-SMALL = {"stages": (4, 8), "rescore_sims": 8, "holdout_sims": 4, "twin_check_sims": 2, "workers": 1}
+SMALL = {"stages": (4, 8), "rescore_sims": 8, "holdout_sims": 4, "spec_check_sims": 2, "workers": 1}
 
 
 def small_config(tmp: Path, **kw: object) -> ExploreConfig:
     return ExploreConfig(state_dir=tmp, **{**SMALL, **kw})  # type: ignore[arg-type]
 
 
-def test_paired_stats_match_a_hand_computation() -> None:
-    rng = np.random.default_rng(0)
-    champ = rng.normal(400, 50, 200)
-    cand = champ + rng.normal(1.0, 2.0, 200)
-    s = paired_stats(cand, champ)
-    d = cand - champ
-    assert s.mean_diff == pytest.approx(d.mean())
-    assert s.std_error == pytest.approx(d.std(ddof=1) / np.sqrt(200))
-    assert s.ci_low < s.mean_diff < s.ci_high
-    assert s.p_better < 1e-6
-    # pure noise around the champion is not significant
-    noise = paired_stats(champ + rng.normal(0, 2.0, 200), champ)
-    assert noise.p_better > 0.01 or abs(noise.mean_diff) < 0.5
+def store_content(run: Path) -> dict[str, object]:
+    """Everything a run decided, without timestamps, timings, attempts or the event log."""
+    store = open_readonly(run)
+    con = store._conn  # read-only peek for the comparison
+    its = con.execute(
+        "SELECT number, hypothesis, proposer, template, params_json, prompt, response, source_hash, errors_json,"
+        " stage_results_json, edge, holdout_edge, status, proposer_state FROM iterations ORDER BY number"
+    ).fetchall()
+    content = {
+        "iterations": its,
+        "candidates": con.execute("SELECT * FROM candidates ORDER BY iteration, idx").fetchall(),
+        "champions": con.execute(
+            "SELECT iteration, edge, holdout_edge, stats_json, reason FROM champions ORDER BY id"
+        ).fetchall(),
+        "templates": con.execute(
+            "SELECT name, schema_json, source_iteration, edge FROM templates ORDER BY name"
+        ).fetchall(),
+        "in_flight": store.in_flight(),
+    }
+    store.close()
+    return content
 
 
-def test_an_offline_run_promotes_only_significant_improvements(tmp_path: Path) -> None:
-    explorer = Explorer(small_config(tmp_path / "run", max_iterations=4))
-    reason = explorer.run()
+def test_an_offline_run_races_generations_and_promotes_only_significant_improvements(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    reason = Explorer(small_config(run, max_iterations=3, generation_size=3)).run()
     assert "max iterations" in reason
-    store = open_readonly(tmp_path / "run")
+    store = open_readonly(run)
     history = store.champion_history()
     assert history[0].iteration == 0 and "starter" in history[0].reason
+    ref = history[0].stats["reference"]
+    assert len(ref["holdout_edges"]) == 4 and len(ref["selection_edges"]) == 8
+    assert history[0].stats["spec_check"]["identical"] is True  # FixedFee(50) == the compiled starter
     for newer in history[1:]:
-        assert newer.stats["paired"]["p_better"] < 0.05
-        assert newer.stats["paired"]["mean_diff"] > 0
-    assert all(c.holdout_edge is not None for c in history)
-    assert (tmp_path / "run" / "REPORT.md").exists()
-    assert (tmp_path / "run" / "plots" / "edge_over_iterations.png").stat().st_size > 1000
-    assert [i.number for i in store.iterations(finished_only=True)] == list(range(5))
-
-
-def _snapshot(run: Path) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:
-    store = open_readonly(run)
-    its = [
-        (i.number, i.template, i.source_hash, i.edge, i.status) for i in store.iterations(finished_only=True)
-    ]
-    champs = [(c.iteration, c.edge, c.holdout_edge) for c in store.champion_history()]
-    return its, champs
+        assert newer.stats["paired"]["p_greater"] < 0.05 and newer.stats["paired"]["mean_diff"] > 0
+        assert len(newer.stats["selection_edges"]) == 8 and len(newer.stats["confirm_edges"]) == 8
+    assert all(c.holdout_edge is not None and len(c.stats["holdout_edges"]) == 4 for c in history)
+    assert [i.number for i in store.iterations(finished_only=True)] == [0, 1, 2, 3]
+    for n in (1, 2, 3):
+        members = store.members(n)
+        assert len(members) == 3
+        it = store.iteration(n)
+        assert it is not None
+        gen = it.stage_results["generation"]
+        # common seeds: everybody ran the first rung; only one member ran the whole selection set
+        assert all(g["sims"] >= 4 for g in gen if g["edge"] is not None)
+        assert sum(g["sims"] == 8 for g in gen) <= 1
+    assert all(row[-1] for row in store_content(run)["iterations"])  # type: ignore[union-attr]  # snapshots
+    assert it.prompt is None and not (run / "prompts").exists()  # nothing was sent to a model
+    assert (run / "REPORT.md").exists()
+    assert (run / "plots" / "edge_over_iterations.png").stat().st_size > 1000
 
 
 @pytest.mark.slow
 def test_two_runs_with_the_same_seed_make_identical_stores(tmp_path: Path) -> None:
     for name in ("a", "b"):
         Explorer(small_config(tmp_path / name, max_iterations=3, seed=7)).run()
-    assert _snapshot(tmp_path / "a") == _snapshot(tmp_path / "b")
+    assert store_content(tmp_path / "a") == store_content(tmp_path / "b")
 
 
 def test_stop_request_ends_the_run_after_the_current_iteration(tmp_path: Path) -> None:
@@ -81,38 +106,186 @@ def test_stop_request_ends_the_run_after_the_current_iteration(tmp_path: Path) -
         if kind == "iteration":
             request_stop(run)
 
-    reason = Explorer(small_config(run, max_iterations=10), on_event=on_event).run()
+    reason = Explorer(small_config(run, max_iterations=10, generation_size=1), on_event=on_event).run()
     assert "stop requested" in reason
     assert seen.count("iteration") == 1
+    assert len(finished_iterations(run)) == 2  # the starter and the iteration that was running
+
+
+class ScriptedProposer:
+    """A proposer that replays a script: a candidate generation, or an exception to raise."""
+
+    name = "scripted"
+
+    def __init__(self, script: Sequence[object]) -> None:
+        self.script = list(script)
+        self.calls = 0
+
+    def propose(self, ctx: ProposalContext) -> list[Candidate]:
+        step = self.script[min(self.calls, len(self.script) - 1)]
+        self.calls += 1
+        if isinstance(step, Exception):
+            raise step
+        return list(step)  # type: ignore[call-overload]
+
+    def observe(self, results: Sequence[CandidateResult]) -> None:
+        pass
+
+    def add_template(self, template: Template) -> None:
+        pass
+
+    def snapshot(self) -> bytes:
+        return str(self.calls).encode()
+
+    def restore(self, snapshot: bytes) -> None:
+        self.calls = int(snapshot)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = time.time()
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+
+def test_an_unavailable_proposer_is_waited_out_and_a_failed_one_stops_the_run(tmp_path: Path) -> None:
+    clock = FakeClock()
+    fee = load_library()["fixed_fee"]
+    good = [Candidate(fee.render({"BID_FEE": 45, "ASK_FEE": 45}), "scripted", "fixed_fee")]
+    proposer = ScriptedProposer(
+        [
+            ProposerUnavailable("cooling down", retry_at=clock.t + 120),
+            good,
+            ProposerFailed("API key rejected"),
+        ]
+    )
+    explorer = Explorer(small_config(tmp_path / "run"), proposer=proposer, clock=clock, sleep=clock.sleep)
+    reason = explorer.run()
+    assert reason == "proposer failed: API key rejected"
+    assert sum(clock.sleeps) == pytest.approx(120.0, abs=1e-6)  # waited out the cool-down, no spinning
+    store = open_readonly(tmp_path / "run")
+    assert [i.number for i in store.iterations()] == [0, 1]  # nothing recorded for the two refusals
+    assert any("cooling down" in e.message for e in store.events(kind="waiting"))
+
+
+def test_a_cool_down_beyond_the_runtime_limit_ends_the_run(tmp_path: Path) -> None:
+    clock = FakeClock()
+    proposer = ScriptedProposer([ProposerUnavailable("cooling down", retry_at=clock.t + 10_000)])
+    cfg = small_config(tmp_path / "run", max_runtime_s=600)
+    reason = Explorer(cfg, proposer=proposer, clock=clock, sleep=clock.sleep).run()
+    assert reason.startswith("max runtime reached")
+    assert sum(clock.sleeps) <= 600 + 1
+
+
+def test_a_fast_spec_that_disagrees_with_its_source_is_judged_by_the_compiled_contract(
+    tmp_path: Path,
+) -> None:
+    from stratforge.amm.strategy import FixedFee
+
+    fee = load_library()["fixed_fee"]
+    # the spec is 90 bps (beats the starter on these 8 seeds), the source says 35 bps (does not):
+    # what would be promoted is what the source does
+    liar = Candidate(fee.render({"BID_FEE": 35, "ASK_FEE": 35}), "scripted", "fixed_fee", spec=FixedFee(90))
+    run = tmp_path / "run"
+    Explorer(small_config(run, max_iterations=1), proposer=ScriptedProposer([[liar]])).run()
+    store = open_readonly(run)
+    alerts = [e.message for e in store.events(kind="alert")]
+    assert any("disagree" in m for m in alerts), alerts
+    assert [c.iteration for c in store.champion_history()] == [0]  # 35 bps does not beat the starter
+    honest = Candidate(fee.render({"BID_FEE": 90, "ASK_FEE": 90}), "scripted", "fixed_fee", spec=FixedFee(90))
+    Explorer(small_config(run, max_iterations=2), resume=True, proposer=ScriptedProposer([[honest]])).run()
+    history = open_readonly(run).champion_history()
+    assert [c.iteration for c in history] == [0, 2] and history[-1].stats["spec_check"]["identical"] is True
+
+
+KILL_RUNNER = """
+import os, signal, sys
+from pathlib import Path
+from stratforge.explore.loop import Explorer, ExploreConfig
+run, kind, nth, resume, cfg = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1", sys.argv[5]
+seen = 0
+def on_event(k, message):
+    global seen
+    if k == kind:
+        seen += 1
+        if seen == nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+config = ExploreConfig(state_dir=run, **{k: tuple(v) if k == "stages" else v for k, v in eval(cfg).items()})
+Explorer(config, resume=resume, on_event=on_event).run()
+"""
+RESUME_CFG = {**SMALL, "generation_size": 3, "max_iterations": 3, "seed": 3}
+
+
+def _runner(run: Path, kind: str, nth: int, resume: bool) -> subprocess.CompletedProcess[str]:
+    args = [
+        sys.executable,
+        "-c",
+        KILL_RUNNER,
+        str(run),
+        kind,
+        str(nth),
+        "1" if resume else "0",
+        repr(RESUME_CFG),
+    ]
+    return subprocess.run(args, capture_output=True, text=True, timeout=600, env={**os.environ})
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    run = tmp_path_factory.mktemp("whole") / "run"
+    cfg = dict(RESUME_CFG)
+    Explorer(ExploreConfig(state_dir=run, **cfg)).run()  # type: ignore[arg-type]
+    return store_content(run)
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize(
+    ("kind", "nth"),
+    [("iteration", 2), ("champion", 2)],
+    ids=["mid-iteration-after-racing", "during-promotion"],
+)
+def test_sigkill_then_resume_writes_the_same_store_as_never_stopping(
+    tmp_path: Path, uninterrupted: dict[str, object], kind: str, nth: int
+) -> None:
+    run = tmp_path / "run"
+    killed = _runner(run, kind, nth, resume=False)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr  # it really died at that point
+    partial = store_content(run)
+    assert partial["in_flight"] == []  # whole iterations only
+    assert len(partial["iterations"]) < len(uninterrupted["iterations"])  # type: ignore[arg-type]
+    assert partial["iterations"] == uninterrupted["iterations"][: len(partial["iterations"])]  # type: ignore[index,arg-type]
+    resumed = _runner(run, "never", 1, resume=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert store_content(run) == uninterrupted
 
 
 @pytest.mark.timeout(400)
-def test_sigkill_mid_iteration_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+def test_sigkill_of_the_cli_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     run = tmp_path / "run"
     proc = start_explore(run, "--max-iterations", "50")
     deadline = time.time() + 240
-    while len(finished_iterations(run)) < 3 and time.time() < deadline:
+    while len(finished_iterations(run)) < 2 and time.time() < deadline:
         time.sleep(0.2)
     before = finished_iterations(run)
-    assert len(before) >= 3, proc.stdout.read() if proc.poll() is not None else "too slow"
+    assert len(before) >= 2, proc.stdout.read() if proc.poll() is not None and proc.stdout else "too slow"
     time.sleep(0.7)  # land somewhere inside the next iteration
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    killed = _snapshot(run)
-    con = sqlite3.connect(run / "run.sqlite")
-    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    con.close()
-
-    target = len(killed[0]) + 2  # two more iterations beyond the starter + finished ones
+    killed = store_content(run)
+    target = len(killed["iterations"]) + 1  # type: ignore[arg-type]
     resumed = start_explore(run, "--resume", "--max-iterations", str(target - 1))
     out, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, out
-    its, champs = _snapshot(run)
-    numbers = [n for n, *_ in its]
-    assert numbers == list(range(len(numbers))), "iterations are contiguous, none duplicated"
-    assert its[: len(killed[0])] == killed[0], "every finished iteration survived unchanged"
-    assert champs[: len(killed[1])] == killed[1]
-    assert len(its) == target
+    after = store_content(run)
+    numbers = [row[0] for row in after["iterations"]]  # type: ignore[union-attr]
+    assert numbers == list(range(target)), "iterations are contiguous, none duplicated"
+    assert after["iterations"][: len(killed["iterations"])] == killed["iterations"]  # type: ignore[index,arg-type]
 
 
 @pytest.mark.slow
@@ -129,18 +302,18 @@ def test_replay_runs_over_recorded_responses_make_identical_stores(tmp_path: Pat
     replay = {**llm, "backend": "replay", "replay_of": "openai"}
     for name in ("r1", "r2"):
         Explorer(small_config(tmp_path / name, max_iterations=2, llm=replay)).run()
-    live, r1, r2 = (_snapshot(tmp_path / n) for n in ("live", "r1", "r2"))
+    live, r1, r2 = (store_content(tmp_path / n) for n in ("live", "r1", "r2"))
     assert r1 == r2 == live
     store = open_readonly(tmp_path / "r1")
     it = store.iteration(1)
     assert it is not None and it.prompt and "DRAFT_STRATEGY_IDEA" in it.prompt and it.response == text
+    assert (tmp_path / "r1" / "prompts" / "iter_0001.md").read_text() == it.prompt
 
 
 def test_a_missing_compiler_stops_the_run_instead_of_failing_every_candidate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    explorer = Explorer(small_config(tmp_path / "run", max_iterations=5))
-    explorer.run()  # starter + 5 iterations with the compiler present
+    Explorer(small_config(tmp_path / "run", max_iterations=1, generation_size=1)).run()
     monkeypatch.setenv("STRATFORGE_SOLC_DIR", str(tmp_path / "no-solc"))
     monkeypatch.setenv("PATH", str(tmp_path))  # no node either
     import stratforge.amm.compiler as compiler
@@ -151,4 +324,17 @@ def test_a_missing_compiler_stops_the_run_instead_of_failing_every_candidate(
     assert "compiler unavailable" in reason
     store = open_readonly(tmp_path / "run")
     assert store.totals()["failed"] == 0  # nothing was blamed on the candidates
-    assert len(store.in_flight()) == 1  # the interrupted iteration is re-run on resume
+    assert [i.number for i in store.iterations()] == [0, 1]  # the interrupted iteration is simply re-run
+
+
+def test_the_run_config_and_its_hypotheses_file_are_what_status_and_prompts_use(tmp_path: Path) -> None:
+    extra = tmp_path / "hyps.json"
+    extra.write_text(json.dumps([{"id": "H7_custom", "title": "Custom idea", "description": "d"}]))
+    run = tmp_path / "run"
+    Explorer(small_config(run, max_iterations=1, generation_size=1, hypotheses_file=extra)).run()
+    from stratforge.explore.hypotheses import run_hypotheses
+    from stratforge.explore.monitor import hypotheses_table
+
+    store = open_readonly(run)
+    assert [h.id for h in run_hypotheses(store)][-1] == "H7_custom"
+    assert [c._cells for c in hypotheses_table(store).columns][0][-1] == "H7_custom"

@@ -1,4 +1,4 @@
-"""`--executor ray`: evaluations on a local Ray instance give the same results as the local pool."""
+"""`--executor ray`: run_batch on a local Ray instance gives the same results as the local pool."""
 
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ def local_ray():  # type: ignore[no-untyped-def]
 
 
 def test_ray_executor_matches_the_local_pool(local_ray: None) -> None:
+    from stratforge.amm.engine import run_batch
+    from stratforge.amm.ray_executor import RayExecutor
     from stratforge.amm.strategy import FixedFee
-    from stratforge.explore.loop import LocalExecutor, RayExecutor
 
     seeds = list(range(30, 42))
-    remote = RayExecutor(chunk=5).run(FixedFee(47), seeds)
-    local = LocalExecutor(workers=1).run(FixedFee(47), seeds)
+    remote = run_batch(FixedFee(47), len(seeds), seeds=seeds, workers=3, executor=RayExecutor())
+    local = run_batch(FixedFee(47), len(seeds), seeds=seeds, workers=1)
     np.testing.assert_array_equal(remote.seeds, local.seeds)
     for name, column in local.columns.items():
         np.testing.assert_array_equal(remote.columns[name], column, err_msg=name)

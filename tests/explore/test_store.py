@@ -186,3 +186,53 @@ def test_sigkill_at_random_points_keeps_every_finished_iteration_once(tmp_path: 
         for r in rows[:: max(1, target // 20)]:
             assert store.generated_path(r.number).read_text() == r.source
     assert not list(tmp_path.glob("*/.*.tmp"))  # temporary files of interrupted writes are cleaned up
+
+
+def test_write_iteration_stores_record_members_snapshot_champion_templates_and_events_at_once(
+    tmp_path: Path,
+) -> None:
+    from stratforge.explore.store import ChampionChange, IterationRecord, Member, NewEvent, NewTemplate
+
+    with open_run(tmp_path) as store:
+        rec = IterationRecord(
+            number=1,
+            status=STATUS_EVALUATED,
+            proposer="offline",
+            hypothesis="H1_volatility",
+            source="contract Strategy {}\n",
+            template="vol_ema",
+            params={"K": 1.5},
+            edge=401.0,
+            holdout_edge=398.0,
+            stage_results={"10": {"summary": {"mean_edge": 401.0}}},
+            proposer_state=b"\x00state",
+            members=[
+                Member(0, "contract Strategy {}\n", "vol_ema", {"K": 1.5}, STATUS_EVALUATED, 401.0, 10),
+                Member(1, "", None, None, STATUS_FAILED, None, 0, ["does not compile"]),
+            ],
+            champion=ChampionChange(401.0, "beats #0", {"selection_edges": [401.0]}, 398.0),
+            templates=[NewTemplate("t1", str(tmp_path / "t1.sol.template"), {"name": "t1"}, 401.0)],
+            events=[NewEvent("champion", "new champion #1")],
+        )
+        store.write_iteration(rec)
+        it = store.iteration(1)
+        assert it is not None and it.finished and it.edge == 401.0 and it.prompt is None
+        assert [m.status for m in store.members(1)] == [STATUS_EVALUATED, STATUS_FAILED]
+        assert store.members(1)[1].errors == ["does not compile"]
+        assert store.proposer_state() == b"\x00state"
+        assert store.champion() is not None and store.champion().iteration == 1  # type: ignore[union-attr]
+        assert [t.source_iteration for t in store.templates()] == [1]
+        assert [e.iteration for e in store.events(kind="champion")] == [1]
+        assert (tmp_path / "champion.sol").read_text() == "contract Strategy {}\n"
+        assert (tmp_path / "generated" / "iter_0001.sol").exists()
+        assert not (tmp_path / "prompts").exists()  # nothing was sent: no prompt file
+        with pytest.raises(ValueError):
+            store.write_iteration(rec)  # a finished iteration is never replaced
+        # a failure inside the transaction leaves nothing behind (here: a duplicate member index)
+        bad = IterationRecord(number=2, status=STATUS_FAILED, proposer="x",
+                              members=[Member(0, "a", None, None, STATUS_FAILED, None, 0)] * 2,
+                              events=[NewEvent("iteration", "never written")])
+        with pytest.raises(sqlite3.IntegrityError):
+            store.write_iteration(bad)
+        assert store.iteration(2) is None and store.events(kind="iteration") == []
+        assert store.proposer_state() == b"\x00state"

@@ -17,11 +17,11 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -250,6 +250,21 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
+class Executor(Protocol):
+    """Where a batch's chunks run. ``run_batch`` uses its local process pool when given none; the
+    Ray executor (:mod:`stratforge.amm.ray_executor`) runs them as Ray tasks."""
+
+    def map_chunks(
+        self,
+        chunks: Sequence[Sequence[int]],
+        spec: StrategySpec,
+        normalizer: StrategySpec,
+        market: MarketParams,
+    ) -> Iterable[tuple[int, tuple[np.ndarray, float]]]:
+        """``run_chunk`` over every chunk; yields ``(chunk index, result)`` as chunks finish."""
+        ...
+
+
 def run_batch(
     spec: StrategySpec,
     n_simulations: int,
@@ -259,11 +274,12 @@ def run_batch(
     progress: Callable[[int], None] | None = None,
     market: MarketParams = CHALLENGE,
     seeds: Sequence[int] | None = None,
+    executor: Executor | None = None,
 ) -> BatchResult:
     """Run ``n_simulations`` on seeds ``seed_start ..`` (or explicit ``seeds``) and aggregate.
 
     ``progress(k)`` is called with the number of simulations finished since the last call.
-    The result is identical for any ``workers``.
+    The result is identical for any ``workers`` and any ``executor``.
     """
     if seeds is None:
         if n_simulations < 1:
@@ -284,7 +300,12 @@ def run_batch(
     chunk = max(1, min(25, math.ceil(n / (workers * 4))))
     chunks = [seed_list[i : i + chunk] for i in range(0, n, chunk)]
     parts: list[tuple[np.ndarray, float] | None] = [None] * len(chunks)  # (rows, CPU-s) per chunk
-    if workers == 1 or len(chunks) == 1:
+    if executor is not None:
+        for i, part in executor.map_chunks(chunks, spec, normalizer, market):
+            parts[i] = part
+            if progress:
+                progress(len(chunks[i]))
+    elif workers == 1 or len(chunks) == 1:
         for i, c in enumerate(chunks):
             parts[i] = run_chunk(c, spec, normalizer, market)
             if progress:
@@ -336,6 +357,7 @@ __all__ = [
     "SIMULATOR_VERSION",
     "AmmResult",
     "BatchResult",
+    "Executor",
     "MarketParams",
     "SimConfig",
     "SimResult",

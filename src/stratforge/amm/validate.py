@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
+from stratforge.amm import soltext
+
 if TYPE_CHECKING:
     from stratforge.amm.compiler import CompiledContract
 
@@ -118,37 +120,8 @@ def decode_source(data: bytes) -> tuple[str | None, list[Problem]]:
 
 
 def blank_source(source: str, strings: bool = True) -> str:
-    """Replace comments (and, with ``strings``, string-literal contents) by spaces.
-
-    Lengths and newlines are kept so that offsets still map to the right line.
-    """
-    out: list[str] = []
-    i, n = 0, len(source)
-    while i < n:
-        c = source[i]
-        two = source[i : i + 2]
-        if two == "//":
-            end = source.find("\n", i)
-            end = n if end < 0 else end
-            out.append(" " * (end - i))
-            i = end
-        elif two == "/*":
-            end = source.find("*/", i + 2)
-            end = n if end < 0 else end + 2
-            out.append(re.sub(r"[^\n]", " ", source[i:end]))
-            i = end
-        elif c in "\"'":
-            j = i + 1
-            while j < n and source[j] != c and source[j] != "\n":
-                j += 2 if source[j] == "\\" else 1
-            j = min(j, n - 1)
-            body = source[i + 1 : j]
-            out.append(c + (re.sub(r"[^\n]", " ", body) if strings else body) + source[j])
-            i = j + 1
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
+    """Comments (and, with ``strings``, string-literal contents) replaced by spaces, offsets kept."""
+    return soltext.blank(source, strings=strings)
 
 
 def _line(text: str, offset: int) -> int:

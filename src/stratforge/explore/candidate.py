@@ -18,7 +18,32 @@ if TYPE_CHECKING:
     from stratforge.amm.strategy import StrategySpec
     from stratforge.explore.templates import Template
 
-__all__ = ["Candidate", "CandidateResult", "ChampionView", "ProposalContext", "Proposer"]
+__all__ = [
+    "Candidate",
+    "CandidateResult",
+    "ChampionView",
+    "ProposalContext",
+    "Proposer",
+    "ProposerFailed",
+    "ProposerUnavailable",
+]
+
+
+class ProposerUnavailable(Exception):
+    """``propose`` cannot produce anything now but will later (e.g. an LLM backend's circuit breaker
+    is cooling down). Nothing was sent, so nothing is recorded: the loop waits until ``retry_at``
+    (epoch seconds; None = the loop's default pause), keeps honouring stop requests and its runtime
+    limit, and asks again."""
+
+    def __init__(self, reason: str, retry_at: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_at = retry_at
+
+
+class ProposerFailed(Exception):
+    """``propose`` can never succeed in this run (bad credentials, budget spent, missing executable):
+    the loop stops with this reason. Nothing is recorded for the iteration."""
 
 
 @dataclass
@@ -45,8 +70,10 @@ class Candidate:
 
 @dataclass(frozen=True)
 class CandidateResult:
-    """How one candidate did. ``edges`` are per-seed edges on ``seeds`` (common to the whole
-    generation, so proposers may rank members by paired differences); empty when it failed."""
+    """How one candidate did. ``edges`` are per-seed edges on ``seeds``. All members of a generation
+    are scored on the same seed order, and a member dropped early by racing has a prefix of the
+    survivors' seeds, so any two members can be compared by paired differences on the shorter
+    one's seeds. Empty when it failed (``errors`` says why)."""
 
     candidate: Candidate
     status: str  #: "evaluated" or "failed"
@@ -75,6 +102,8 @@ class ProposalContext:
     iteration: int
     hypothesis: str | None
     champion: ChampionView | None
+    #: seeds a member raced to the end is scored on (the whole selection set); None: unknown
+    selection_sims: int | None = None
 
 
 @runtime_checkable

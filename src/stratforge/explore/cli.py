@@ -58,7 +58,13 @@ def run(
         1000, "--rescore-sims", help="Fresh simulations to confirm a would-be champion."
     ),
     holdout: int = typer.Option(
-        500, "--holdout-sims", help="Holdout simulations reported for every champion."
+        2000, "--holdout-sims", help="Holdout simulations reported for every champion and the reference."
+    ),
+    generation: int = typer.Option(
+        4, "--generation-size", help="Candidates per generation of the offline proposer (raced on common seeds)."
+    ),
+    hypotheses_file: Path | None = typer.Option(
+        None, "--hypotheses", help="JSON file of extra hypotheses (same id replaces a shipped one)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the proposer."),
     workers: int | None = typer.Option(
@@ -79,6 +85,7 @@ def run(
     llm_config: Path | None = typer.Option(None, "--llm-config", help="TOML file with an [llm] section."),
 ) -> None:
     """Search for better strategies until an exit condition; prints the champion and writes the report."""
+    from stratforge.explore.hypotheses import load_hypotheses
     from stratforge.explore.loop import ExploreConfig, Explorer
 
     llm = None
@@ -95,6 +102,8 @@ def run(
         confidence=confidence,
         rescore_sims=rescore,
         holdout_sims=holdout,
+        generation_size=generation,
+        hypotheses_file=hypotheses_file,
         seed=seed,
         workers=workers,
         executor=executor,
@@ -102,6 +111,8 @@ def run(
     )
     try:
         config.validate()
+        if hypotheses_file is not None:
+            load_hypotheses([hypotheses_file])
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
     start = time.time()
@@ -128,14 +139,14 @@ def run(
     if champ is not None:
         holdout = "" if champ.holdout_edge is None else f", holdout {champ.holdout_edge:.2f}"
         console.print(f"[bold green]Champion[/bold green] #{champ.iteration}: edge {champ.edge:.2f}{holdout}")
-        console.print(f"Source: {state_dir / 'champion.sol'}")
+        console.print(f"Source: {state_dir / 'champion.sol'} (submission file: stratforge explore export)")
     console.print(f"Report: {state_dir / 'REPORT.md'}")
 
 
 @app.command()
 def stop(state_dir: Path = STATE_DIR) -> None:
     """Ask a running exploration to finish its current iteration and exit."""
-    from stratforge.explore.loop import request_stop
+    from stratforge.explore.control import request_stop
 
     if request_stop(state_dir):
         console.print("Stop requested: the explorer exits after its current iteration.")
@@ -178,6 +189,7 @@ def robustness_check(
 ) -> None:
     """Score a strategy on disjoint seed batches: mean per batch and spread."""
     from stratforge.amm.cli import run_with_progress, strategy_from_arg
+    from stratforge.stats import mean_ci
 
     if batches < 1 or simulations < 1:
         raise typer.BadParameter("--batches and --simulations must be at least 1")
@@ -194,7 +206,7 @@ def robustness_check(
             str(b + 1),
             f"{start}..{start + simulations - 1}",
             f"{r.mean_edge:.2f}",
-            f"{1.96 * r.std_error:.2f}",
+            f"{mean_ci(r.columns['edge']).half_width:.2f}",
             f"{r.normalizer_mean_edge:.2f}",
         )
     console.print(table)
@@ -223,3 +235,24 @@ def report(state_dir: Path = STATE_DIR) -> None:
 
     path = write_report(_open(state_dir))
     console.print(f"Report: {path}")
+
+
+@app.command()
+def export(
+    state_dir: Path = STATE_DIR,
+    out: Path = typer.Option(Path("Strategy.sol"), "--out", "-o", help="Where to write the submission."),
+    name: str | None = typer.Option(None, "--name", help="What getName returns (default: the champion's number)."),
+) -> None:
+    """Write the champion as a submission-ready Strategy.sol (validated, named, scores in its header)."""
+    from stratforge.amm.solidity import StrategyRejected
+    from stratforge.explore.export import ExportError, export_champion
+
+    try:
+        done = export_champion(_open(state_dir), out, name)
+    except ExportError as e:
+        raise typer.BadParameter(str(e)) from None
+    except StrategyRejected as e:
+        problems = "; ".join(str(p) for p in e.problems)
+        raise typer.BadParameter(f"the exported strategy fails the challenge's rules: {problems}") from None
+    holdout = "" if done.holdout_edge is None else f", holdout {done.holdout_edge:.2f}"
+    console.print(f"Wrote {done.path}: {done.name!r}, edge {done.edge:.2f}{holdout}")

@@ -13,6 +13,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from stratforge.amm import soltext
+
 SECTIONS = ("draft", "review", "revised", "metadata")
 CANONICAL = {
     "draft": "DRAFT_STRATEGY_IDEA",
@@ -202,34 +204,20 @@ def _section_spans(headings: list[_Heading], n_lines: int) -> dict[str, tuple[in
 
 
 def _brace_scan(code: str) -> tuple[int, int]:
-    """(index just past the last top-level closing brace or -1, final depth), skipping comments/strings."""
+    """(index just past the last top-level closing brace or -1, final depth), outside comments/strings."""
     depth = 0
     last_close = -1
-    i = 0
-    n = len(code)
-    while i < n:
-        c = code[i]
-        if c == "/" and i + 1 < n and code[i + 1] == "/":
-            j = code.find("\n", i)
-            i = n if j < 0 else j
+    for start, end, kind in soltext.segments(code):
+        if kind != "code":
             continue
-        if c == "/" and i + 1 < n and code[i + 1] == "*":
-            j = code.find("*/", i + 2)
-            i = n if j < 0 else j + 2
-            continue
-        if c in "\"'":
-            j = i + 1
-            while j < n and code[j] != c and code[j] != "\n":
-                j += 2 if code[j] == "\\" else 1
-            i = j + 1
-            continue
-        if c == "{":
-            depth += 1
-        elif c == "}" and depth > 0:
-            depth -= 1
-            if depth == 0:
-                last_close = i + 1
-        i += 1
+        for i in range(start, end):
+            c = code[i]
+            if c == "{":
+                depth += 1
+            elif c == "}" and depth > 0:
+                depth -= 1
+                if depth == 0:
+                    last_close = i + 1
     return last_close, depth
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -14,6 +13,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
+from stratforge.explore.hypotheses import run_hypotheses
 from stratforge.explore.store import DB_NAME, NoRunError, RunStore, _connect
 
 FAILURE_ALERT = 0.30  #: share of failed iterations that raises an alert
@@ -116,8 +116,7 @@ def status_tables(store: RunStore) -> list[Table]:
 
 
 def hypotheses_table(store: RunStore) -> Table:
-    shipped = Path(__file__).resolve().parent / "hypotheses.json"
-    titles = {h["id"]: h["title"] for h in json.loads(shipped.read_text()).get("hypotheses", [])}
+    titles = {h.id: h.title for h in run_hypotheses(store)}
     coverage = store.hypothesis_coverage(list(titles))
     t = Table(title="Hypotheses")
     for col in ("id", "hypothesis", "iterations", "evaluated", "best edge"):

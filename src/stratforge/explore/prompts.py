@@ -20,14 +20,16 @@ are shortened until the prompt fits ``max_chars``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stratforge.explore.hypotheses import Hypothesis, least_explored, load_hypotheses, run_hypotheses
 from stratforge.explore.store import RunStore
 
-HYPOTHESES_FILE = Path(__file__).resolve().parent / "hypotheses.json"
+__all__ = ["BuiltPrompt", "Hypothesis", "PromptConfig", "build_prompt", "load_hypotheses"]
+
 CONTRACTS_DIR = Path(__file__).resolve().parents[1] / "amm" / "contracts"
 
 HEADER_DRAFT = "## DRAFT_STRATEGY_IDEA"
@@ -35,14 +37,6 @@ HEADER_REVIEW = "## DESIGN_REVIEW"
 HEADER_IMPLEMENTATION = "## REVISED_IMPLEMENTATION"
 HEADER_METADATA = "## STRATEGY_METADATA"
 RESPONSE_HEADERS = (HEADER_DRAFT, HEADER_REVIEW, HEADER_IMPLEMENTATION, HEADER_METADATA)
-
-
-@dataclass(frozen=True)
-class Hypothesis:
-    id: str
-    title: str
-    description: str
-    guidance: str
 
 
 @dataclass(frozen=True)
@@ -59,37 +53,6 @@ class BuiltPrompt:
     text: str
     hypothesis: Hypothesis
     truncated: bool
-
-
-# -- hypotheses ------------------------------------------------------------------------------------
-
-
-def load_hypotheses(extra: Iterable[Path | str] = ()) -> list[Hypothesis]:
-    """The shipped hypotheses, then each user file's (same id: the user's version replaces ours)."""
-    merged: dict[str, Hypothesis] = {}
-    for path in [HYPOTHESES_FILE, *map(Path, extra)]:
-        data = json.loads(Path(path).read_text())
-        items = data.get("hypotheses", []) if isinstance(data, dict) else data
-        for h in items:
-            try:
-                merged[h["id"]] = Hypothesis(h["id"], h["title"], h["description"], h.get("guidance", ""))
-            except (KeyError, TypeError) as exc:
-                raise ValueError(f"{path}: every hypothesis needs id, title and description ({exc})") from exc
-    return list(merged.values())
-
-
-def least_explored(hypotheses: Sequence[Hypothesis], coverage: Mapping[str, Mapping[str, Any]]) -> Hypothesis:
-    """Fewest finished iterations first; ties: lower best edge (unexplored = lowest), then file order."""
-    if not hypotheses:
-        raise ValueError("no hypotheses")
-
-    def key(item: tuple[int, Hypothesis]) -> tuple[int, float, int]:
-        i, h = item
-        c = coverage.get(h.id, {})
-        best = c.get("best_edge")
-        return int(c.get("iterations", 0)), float("-inf") if best is None else float(best), i
-
-    return min(enumerate(hypotheses), key=key)[1]
 
 
 # -- pieces ----------------------------------------------------------------------------------------
@@ -207,7 +170,7 @@ def build_prompt(
     contracts_dir: Path = CONTRACTS_DIR,
 ) -> BuiltPrompt:
     """Prompt for the next iteration; ``focus`` forces a hypothesis id instead of the least explored."""
-    hyps = list(hypotheses) if hypotheses is not None else load_hypotheses()
+    hyps = list(hypotheses) if hypotheses is not None else run_hypotheses(store)
     coverage = store.hypothesis_coverage([h.id for h in hyps])
     if focus is not None:
         match = [h for h in hyps if h.id == focus]

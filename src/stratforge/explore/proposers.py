@@ -10,21 +10,27 @@ from results, with no network and no model:
   with probability growing with its best edge (softmax with an exploration floor) - either a
   mutation of that template's best parameters with a wider sigma or a uniform draw from its ranges.
 
-It is deterministic: proposal ``n`` depends only on ``seed``, ``n`` and the results observed so far,
-so replaying a run's finished iterations (:meth:`OfflineProposer.observe_iterations`) after a
-resume reproduces the same choices. Strategy sources that came from outside the library (the
-starter, an LLM champion) join the library through :mod:`stratforge.explore.template_extract`.
+As a :class:`~stratforge.explore.candidate.Proposer` it returns a generation of
+``generation_size`` draws per iteration (raced on common seeds by the loop) and learns the edges of
+members that ran on the whole selection set (the only edges comparable across generations).
+
+It is deterministic: draw ``k`` depends only on ``seed``, ``k`` and the results observed so far,
+and :meth:`OfflineProposer.snapshot` captures everything observed (templates added included), so
+a resumed run proposes exactly what the uninterrupted one would have. Strategy sources from
+outside the library (an LLM champion) join it through :mod:`stratforge.explore.template_extract`.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from stratforge.explore.templates import Template, load_library
+from stratforge.explore.candidate import Candidate, CandidateResult, ProposalContext
+from stratforge.explore.templates import Template, load_library, template_from_schema
 
 KIND_DEFAULT = "default"
 KIND_MUTATE = "mutate"
@@ -84,6 +90,7 @@ class OfflineProposer:
         temperature: float = 8.0,
         explore: float = 0.15,
         keep_top: int = 5,
+        generation_size: int = 1,
     ) -> None:
         self.templates: dict[str, Template] = dict(templates if templates is not None else load_library())
         if not self.templates:
@@ -96,6 +103,10 @@ class OfflineProposer:
         self.temperature = temperature
         self.explore = explore
         self.keep_top = keep_top
+        self.generation_size = generation_size
+        self._shipped = set(self.templates)
+        self._draws = 0  #: draws made so far (the RNG stream of draw k is a function of seed and k)
+        self._full_sims: int | None = None  #: seeds of a member raced to the end (from the context)
         self.stats: dict[str, _TemplateStats] = {name: _TemplateStats() for name in self.templates}
         self._seen: set[tuple[str, tuple[tuple[str, float], ...]]] = set()
         self._champion: tuple[str, dict[str, float]] | None = None
@@ -113,10 +124,25 @@ class OfflineProposer:
         self._champion = (template.name, params)
         self._seen.add(_key(template.name, params))
         if edge is not None:
-            self.observe(template.name, params, edge)
+            self.learn(template.name, params, edge)
 
-    def observe(self, template: str | None, params: Mapping[str, float] | None, edge: float | None) -> None:
-        """Learn from one finished evaluation (``edge=None`` means it failed)."""
+    def observe(self, results: Sequence[CandidateResult]) -> None:
+        """Learn a generation: failures count as failures, full-selection edges are remembered, and
+        members stopped early by racing count as tried (their few-seed edges are not comparable)."""
+        for r in results:
+            c = r.candidate
+            if r.status != "evaluated":
+                self.learn(c.template, c.params, None)
+            elif self._full_sims is None or len(r.seeds) >= self._full_sims:
+                self.learn(c.template, c.params, r.edge)
+            else:
+                self.learn(c.template, c.params, None, failed=False)
+
+    def learn(
+        self, template: str | None, params: Mapping[str, float] | None, edge: float | None, *, failed: bool = True
+    ) -> None:
+        """Learn from one evaluation: its edge, or ``None`` (a failure, or with ``failed=False`` a
+        candidate that was only tried)."""
         if template is None or template not in self.templates:
             return
         t = self.templates[template]
@@ -125,7 +151,7 @@ class OfflineProposer:
         st = self.stats[template]
         st.tried += 1
         if edge is None or not math.isfinite(edge):
-            st.failed += 1
+            st.failed += int(failed)
             return
         st.top.append((float(edge), values))
         # Stable order: edge descending, then the parameter tuple, so replays give identical state.
@@ -134,14 +160,6 @@ class OfflineProposer:
         best = self.best()
         if best is not None:
             self._champion = (best[1], best[2])
-
-    def observe_iterations(self, iterations: Iterable[Any]) -> None:
-        """Replay finished store iterations (objects with template, params, edge, status)."""
-        for it in iterations:
-            if getattr(it, "finished_at", 1) is None:
-                continue
-            edge = it.edge if getattr(it, "status", "evaluated") == "evaluated" else None
-            self.observe(it.template, it.params, edge)
 
     def best(self) -> tuple[float, str, dict[str, float]] | None:
         """Best observed (edge, template, params); ties go to the template name order."""
@@ -154,8 +172,20 @@ class OfflineProposer:
 
     # -- proposing ------------------------------------------------------------------------------
 
-    def propose(self, number: int, *, hypothesis: str | None = None) -> Proposal:
-        """Proposal for iteration ``number``; ``hypothesis`` (e.g. the least explored) biases the choice."""
+    def propose(self, ctx: ProposalContext) -> list[Candidate]:
+        """A generation of ``generation_size`` distinct draws; the focus hypothesis biases them."""
+        self._full_sims = ctx.selection_sims
+        out = []
+        for _ in range(self.generation_size):
+            self._draws += 1
+            p = self.draw(self._draws, hypothesis=ctx.hypothesis)
+            out.append(
+                Candidate(p.source, self.name, p.template, dict(p.params), p.hypothesis, f"{p.kind}: {p.rationale}")
+            )
+        return out
+
+    def draw(self, number: int, *, hypothesis: str | None = None) -> Proposal:
+        """Draw ``number``; ``hypothesis`` (e.g. the least explored) biases the choice."""
         rng = random.Random(self.seed * 1_000_003 + number)
         untried = [n for n in sorted(self.templates) if self.stats[n].tried == 0]
         untried = [n for n in untried if _key(n, self.templates[n].normalize()) not in self._seen]
@@ -163,6 +193,7 @@ class OfflineProposer:
             preferred = [n for n in untried if self.templates[n].hypothesis == hypothesis]
             name = (preferred or untried)[0]
             t = self.templates[name]
+            self._seen.add(_key(name, t.normalize()))
             return self._make(t, t.normalize(), KIND_DEFAULT, f"first try of template {name} at its defaults")
         proposal: Proposal | None = None
         for _attempt in range(25):
@@ -261,8 +292,31 @@ class OfflineProposer:
             kind=kind,
         )
 
-    def native_spec(self, proposal: Proposal) -> Any | None:
-        """The pure-Python twin of a template proposal for fast screening, when the template has one."""
-        if proposal.template is None or proposal.template not in self.templates:
-            return None
-        return self.templates[proposal.template].reference_spec(proposal.params)
+    # -- persistence ----------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        state = {
+            "draws": self._draws,
+            "stats": {n: [st.tried, st.failed, [[e, p] for e, p in st.top]] for n, st in sorted(self.stats.items())},
+            "seen": sorted([name, [list(kv) for kv in params]] for name, params in self._seen),
+            "champion": self._champion,
+            "added": [
+                [t.text, t.to_schema()] for n, t in sorted(self.templates.items()) if n not in self._shipped
+            ],
+        }
+        return json.dumps(state, sort_keys=True).encode()
+
+    def restore(self, snapshot: bytes) -> None:
+        state = json.loads(snapshot)
+        for text, schema in state["added"]:
+            self.add_template(template_from_schema(text, schema))
+        self._draws = int(state["draws"])
+        self.stats = {
+            n: _TemplateStats(tried, failed, [(float(e), dict(p)) for e, p in top])
+            for n, (tried, failed, top) in state["stats"].items()
+        }
+        for name in self.templates:
+            self.stats.setdefault(name, _TemplateStats())
+        self._seen = {(name, tuple((k, float(v)) for k, v in params)) for name, params in state["seen"]}
+        champ = state["champion"]
+        self._champion = None if champ is None else (champ[0], dict(champ[1]))

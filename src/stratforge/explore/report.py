@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from stratforge.explore.hypotheses import run_hypotheses
 from stratforge.explore.store import STATUS_EVALUATED, RunStore, atomic_write_text
+from stratforge.stats import PairedComparison, paired
 
 REPORT_NAME = "REPORT.md"
 
@@ -23,9 +26,57 @@ def _plt() -> Any:
     return plt
 
 
-def _hypothesis_titles() -> dict[str, str]:
-    shipped = Path(__file__).resolve().parent / "hypotheses.json"
-    return {h["id"]: h["title"] for h in json.loads(shipped.read_text()).get("hypotheses", [])}
+def _hypothesis_titles(store: RunStore) -> dict[str, str]:
+    return {h.id: h.title for h in run_hypotheses(store)}
+
+
+def reference_comparison(store: RunStore) -> dict[str, PairedComparison] | None:
+    """The champion against the fixed reference strategy on the same selection and on the same
+    holdout seeds (None when the run has no reference or the champion no holdout edges)."""
+    history = store.champion_history()
+    if not history:
+        return None
+    ref = history[0].stats.get("reference")
+    champ = history[-1].stats
+    if not ref or not champ.get("holdout_edges") or len(champ["holdout_edges"]) != len(ref["holdout_edges"]):
+        return None
+    return {
+        "selection": paired(champ["selection_edges"], ref["selection_edges"]),
+        "holdout": paired(champ["holdout_edges"], ref["holdout_edges"]),
+    }
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """An iteration's best member against the final champion on exactly the seeds it ran on."""
+
+    number: int
+    label: str
+    edge: float
+    sims: int
+    vs_champion: PairedComparison | None
+
+
+def ranked_strategies(store: RunStore, n: int = 10) -> list[Ranked]:
+    """Strategies ranked by comparable evidence: the paired difference against the final champion
+    on the seeds each one was scored on, ordered by the lower end of its 95% interval (so an edge
+    seen on 10 seeds does not outrank one established on 1000)."""
+    champ = store.champion()
+    if champ is None:
+        return []
+    champ_sel = np.asarray(champ.stats["selection_edges"], dtype=float)
+    n_sel = len(champ_sel)
+    out = []
+    for it in store.iterations(STATUS_EVALUATED):
+        edges = it.stage_results.get("edges")
+        if it.edge is None or not edges:
+            continue
+        off = int(it.stage_results.get("seed_offset", 0))
+        seeds = [(off + j) % n_sel for j in range(len(edges))]
+        vs = None if it.number == champ.iteration else paired(edges, champ_sel[seeds])
+        out.append(Ranked(it.number, it.template or it.proposer or "", float(np.mean(edges)), len(edges), vs))
+    out.sort(key=lambda r: (-(r.vs_champion.low if r.vs_champion else 0.0), -r.sims, r.number))
+    return out[:n]
 
 
 def _plot_edges(store: RunStore, path: Path) -> None:
@@ -125,16 +176,20 @@ def recommendations(store: RunStore, coverage: dict[str, dict[str, Any]]) -> lis
     out: list[str] = []
     champ = store.champion()
     totals = store.totals()
-    if champ and champ.holdout_edge is not None:
-        gap = champ.edge - champ.holdout_edge
-        if gap > 5:
+    versus = reference_comparison(store)
+    if versus is not None:
+        sel, hold = versus["selection"], versus["holdout"]
+        if hold.high < sel.mean_diff:
             out.append(
-                f"The champion scores {gap:.1f} less on holdout seeds than on selection seeds: it may be"
-                " fitted to the selection seeds; prefer robustness-check results before submitting."
+                f"The champion's lead over the reference strategy shrinks from {sel.mean_diff:+.1f} on the"
+                f" selection seeds to {hold} on the holdout seeds: part of its selection score is fitted"
+                " to the selection seeds; prefer robustness-check results before submitting."
             )
         else:
             out.append(
-                f"Selection and holdout scores agree (gap {gap:+.1f}): no sign of overfitting to the seeds."
+                f"The champion's lead over the reference strategy holds on the holdout seeds ({sel.mean_diff:+.1f}"
+                f" on selection, {hold} on holdout): the selection-vs-holdout gap is the seed block's,"
+                " not overfitting."
             )
     unexplored = [h for h, c in coverage.items() if c["iterations"] == 0]
     if unexplored:
@@ -154,7 +209,7 @@ def recommendations(store: RunStore, coverage: dict[str, dict[str, Any]]) -> lis
         )
     if champ is not None:
         out.append(
-            f"Submit-ready source: `{store.root / 'champion.sol'}` (validate with `stratforge amm validate`)."
+            f"Submission file: `stratforge explore export --state-dir {store.root} --out Strategy.sol`."
         )
     return out
 
@@ -164,7 +219,7 @@ def write_report(store: RunStore) -> Path:
     root = store.root
     plots = root / "plots"
     plots.mkdir(exist_ok=True)
-    titles = _hypothesis_titles()
+    titles = _hypothesis_titles(store)
     coverage = store.hypothesis_coverage(list(titles))
     info = store.run_info()
     totals = store.totals()
@@ -198,6 +253,19 @@ def write_report(store: RunStore) -> Path:
             "",
             f"Reason for promotion: {champ.reason}",
             "",
+        ]
+        versus = reference_comparison(store)
+        if versus is not None:
+            ref = champs[0].stats["reference"]
+            sel, hold = versus["selection"], versus["holdout"]
+            lines += [
+                f"| on the same seeds | champion | {ref['name']} | champion - reference (95% CI) |",
+                "|---|---|---|---|",
+                f"| selection ({sel.n} seeds) | {sel.mean_a:.2f} | {sel.mean_b:.2f} | {sel} |",
+                f"| holdout ({hold.n} seeds) | {hold.mean_a:.2f} | {hold.mean_b:.2f} | {hold} |",
+                "",
+            ]
+        lines += [
             f"Source: `{root / 'champion.sol'}`",
             "",
         ]
@@ -226,15 +294,18 @@ def write_report(store: RunStore) -> Path:
     lines += [
         "## Top strategies",
         "",
-        "| iteration | template | edge | sims | avg bid/ask bps |",
-        "|---|---|---|---|---|",
+        "Each iteration's best against the final champion on the seeds it was scored on, ranked by the"
+        " lower end of the 95% interval of the paired difference.",
+        "",
+        "| iteration | template | sims | edge on its seeds | vs champion (95% CI) | avg bid/ask bps |",
+        "|---|---|---|---|---|---|",
     ]
-    for it in store.top_iterations(10):
-        last = it.stage_results.get(str(_sims(it)), {}).get("summary", {})
+    for r in ranked_strategies(store, 10):
+        it = store.iteration(r.number)
+        last = it.stage_results.get(str(_sims(it)), {}).get("summary", {}) if it else {}
         fees = f"{last.get('avg_bid_fee_bps', float('nan')):.1f} / {last.get('avg_ask_fee_bps', float('nan')):.1f}"
-        lines.append(
-            f"| #{it.number} | {it.template or it.proposer or ''} | {it.edge:.2f} | {_sims(it)} | {fees} |"
-        )
+        vs = "champion" if r.vs_champion is None else str(r.vs_champion)
+        lines.append(f"| #{r.number} | {r.label} | {r.sims} | {r.edge:.2f} | {vs} | {fees} |")
     failures = Counter(
         (i.errors[0] if i.errors else "unknown")[:80]
         for i in store.iterations(finished_only=True)

@@ -9,12 +9,17 @@ Layout of a run directory (default ``.stratforge/explore/``)::
     templates/              templates extracted from strong strategies
 
 Crash safety: every write is one SQLite transaction, and files are written to a temporary name
-then renamed, so a kill at any instant leaves either the old or the new content. An iteration is
-*begun* (row inserted with ``finished_at`` NULL) and *finished* in separate transactions; a row
-that was begun but never finished is "in flight". On resume, :meth:`RunStore.in_flight` lists those
-numbers and :meth:`RunStore.next_iteration_number` hands the smallest of them out again; beginning
-an iteration with an existing number replaces the unfinished row, so a resumed run never holds two
-rows for one iteration (``number`` is the primary key) and never loses a finished one.
+then renamed, so a kill at any instant leaves either the old or the new content. The explorer
+writes each iteration with :meth:`RunStore.write_iteration`: its record, its generation's members,
+the proposer's snapshot, a champion change, extracted templates and the iteration's events in ONE
+transaction (the iteration's files are written just before it, ``champion.sol`` just after), so
+an iteration is either wholly in the store or not at all, and a resumed run re-runs it from the
+previous iteration's proposer snapshot.
+
+The lower-level ``begin_iteration`` / ``finish_iteration`` pair marks an iteration *in flight*
+(row with ``finished_at`` NULL) and finishes it; :meth:`RunStore.in_flight` lists such rows and
+:meth:`RunStore.next_iteration_number` hands the smallest of them out again, so a number is never
+duplicated and a finished iteration is never replaced.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from stratforge.files import atomic_write_text
 
 DEFAULT_RUN_DIR = Path(".stratforge/explore")
 DB_NAME = "run.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Iteration states. ``proposed``: begun, not yet finished (in flight while ``finished_at`` is NULL).
 STATUS_PROPOSED = "proposed"
@@ -72,9 +77,23 @@ CREATE TABLE IF NOT EXISTS iterations (
     timings_json TEXT NOT NULL DEFAULT '{}',
     status TEXT NOT NULL,
     started_at REAL NOT NULL,
-    finished_at REAL
+    finished_at REAL,
+    proposer_state BLOB
 );
 CREATE INDEX IF NOT EXISTS iterations_hash ON iterations(source_hash);
+CREATE TABLE IF NOT EXISTS candidates (
+    iteration INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    source_hash TEXT NOT NULL,
+    template TEXT,
+    params_json TEXT,
+    status TEXT NOT NULL,
+    edge REAL,
+    sims INTEGER NOT NULL DEFAULT 0,
+    errors_json TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (iteration, idx)
+);
 CREATE TABLE IF NOT EXISTS champions (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     iteration INTEGER NOT NULL,
@@ -183,6 +202,75 @@ class Event:
     message: str
     iteration: int | None
     data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Member:
+    """One candidate of an iteration's generation (the iteration row holds the best one)."""
+
+    index: int
+    source: str
+    template: str | None
+    params: dict[str, Any] | None
+    status: str
+    edge: float | None
+    sims: int
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChampionChange:
+    """A promotion, written with the iteration that earned it."""
+
+    edge: float
+    reason: str
+    stats: dict[str, Any]
+    holdout_edge: float | None = None
+
+
+@dataclass(frozen=True)
+class NewTemplate:
+    name: str
+    path: str
+    schema: dict[str, Any]
+    edge: float | None
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    kind: str
+    message: str
+    level: str = "info"
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class IterationRecord:
+    """Everything one iteration produced; :meth:`RunStore.write_iteration` stores it atomically."""
+
+    number: int
+    status: str
+    proposer: str
+    hypothesis: str | None = None
+    source: str | None = None
+    template: str | None = None
+    params: dict[str, Any] | None = None
+    edge: float | None = None
+    holdout_edge: float | None = None
+    errors: list[str] = field(default_factory=list)
+    stage_results: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    prompt: str | None = None  #: None: nothing was sent to a model, no prompt file is written
+    response: str | None = None
+    proposer_state: bytes | None = None
+    members: list[Member] = field(default_factory=list)
+    champion: ChampionChange | None = None
+    templates: list[NewTemplate] = field(default_factory=list)
+    events: list[NewEvent] = field(default_factory=list)
+    started_at: float | None = None
 
 
 def source_hash(source: str) -> str:
@@ -393,6 +481,117 @@ class RunStore:
             )
             if cur.rowcount != 1:
                 raise ValueError(f"iteration {number} is not in flight")
+
+    def write_iteration(self, rec: IterationRecord) -> None:
+        """Store a whole iteration in one transaction (see the module docstring).
+
+        Raises ValueError if iteration ``rec.number`` already finished; an in-flight row with that
+        number (``begin_iteration``) is replaced."""
+        if rec.status not in _FINAL_STATUSES:
+            raise ValueError(f"final status must be one of {_FINAL_STATUSES}, got {rec.status!r}")
+        if rec.source is not None:
+            atomic_write_text(self.generated_path(rec.number), rec.source)
+        if rec.prompt is not None:
+            atomic_write_text(self.root / "prompts" / f"iter_{rec.number:04d}.md", rec.prompt)
+        if rec.response is not None:
+            atomic_write_text(self.root / "responses" / f"iter_{rec.number:04d}.md", rec.response)
+        now = time.time()
+        with self._tx() as c:
+            old = c.execute(
+                "SELECT attempt, finished_at FROM iterations WHERE number = ?", (rec.number,)
+            ).fetchone()
+            if old is not None and old[1] is not None:
+                raise ValueError(f"iteration {rec.number} already finished")
+            c.execute(
+                "INSERT OR REPLACE INTO iterations (number, attempt, hypothesis, proposer, template,"
+                " params_json, prompt, response, source, source_hash, errors_json, stage_results_json,"
+                " edge, holdout_edge, tokens_in, tokens_out, cost_usd, timings_json, status, started_at,"
+                " finished_at, proposer_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+                " ?, ?, ?, ?, ?)",
+                (
+                    rec.number,
+                    1 if old is None else int(old[0]) + 1,
+                    rec.hypothesis,
+                    rec.proposer,
+                    rec.template,
+                    None if rec.params is None else _dumps(rec.params),
+                    rec.prompt,
+                    rec.response,
+                    rec.source,
+                    None if rec.source is None else source_hash(rec.source),
+                    _dumps(list(rec.errors)),
+                    _dumps(rec.stage_results),
+                    rec.edge,
+                    rec.holdout_edge,
+                    rec.tokens_in,
+                    rec.tokens_out,
+                    rec.cost_usd,
+                    _dumps(rec.timings),
+                    rec.status,
+                    rec.started_at if rec.started_at is not None else now,
+                    now,
+                    rec.proposer_state,
+                ),
+            )
+            c.execute("DELETE FROM candidates WHERE iteration = ?", (rec.number,))
+            c.executemany(
+                "INSERT INTO candidates (iteration, idx, source, source_hash, template, params_json, status,"
+                " edge, sims, errors_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        rec.number,
+                        m.index,
+                        m.source,
+                        source_hash(m.source),
+                        m.template,
+                        None if m.params is None else _dumps(m.params),
+                        m.status,
+                        m.edge,
+                        m.sims,
+                        _dumps(list(m.errors)),
+                    )
+                    for m in rec.members
+                ],
+            )
+            if rec.champion is not None:
+                ch = rec.champion
+                c.execute(
+                    "INSERT INTO champions (iteration, edge, holdout_edge, stats_json, reason, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (rec.number, ch.edge, ch.holdout_edge, _dumps(ch.stats), ch.reason, now),
+                )
+            for t in rec.templates:
+                c.execute(
+                    "INSERT OR REPLACE INTO templates (name, path, schema_json, source_iteration, edge,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (t.name, t.path, _dumps(t.schema), rec.number, t.edge, now),
+                )
+            c.executemany(
+                "INSERT INTO events (ts, level, kind, message, iteration, data_json) VALUES (?, ?, ?, ?, ?, ?)",
+                [(now, e.level, e.kind, e.message, rec.number, _dumps(e.data)) for e in rec.events],
+            )
+        if rec.champion is not None and rec.source is not None:
+            atomic_write_text(self.root / "champion.sol", rec.source)
+
+    def members(self, number: int) -> list[Member]:
+        """The generation of iteration ``number``, in proposal order."""
+        rows = self._conn.execute(
+            "SELECT idx, source, template, params_json, status, edge, sims, errors_json FROM candidates"
+            " WHERE iteration = ? ORDER BY idx",
+            (number,),
+        ).fetchall()
+        return [
+            Member(r[0], r[1], r[2], None if r[3] is None else json.loads(r[3]), r[4], r[5], r[6], json.loads(r[7]))
+            for r in rows
+        ]
+
+    def proposer_state(self) -> bytes | None:
+        """The proposer snapshot of the last finished iteration that has one (None: start fresh)."""
+        row = self._conn.execute(
+            "SELECT proposer_state FROM iterations WHERE finished_at IS NOT NULL AND proposer_state IS NOT NULL"
+            " ORDER BY number DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else bytes(row[0])
 
     def set_holdout(self, number: int, holdout_edge: float) -> None:
         with self._tx() as c:
@@ -632,6 +831,9 @@ def open_run(
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
                     c.execute(stmt)
+            columns = {r[1] for r in c.execute("PRAGMA table_info(iterations)").fetchall()}
+            if "proposer_state" not in columns:  # a run made before schema 2
+                c.execute("ALTER TABLE iterations ADD COLUMN proposer_state BLOB")
             c.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
@@ -657,6 +859,10 @@ def open_run(
         # A kill during atomic_write_text can leave its temporary file behind; the real file is intact.
         for leftover in root.glob("*/.*.tmp"):
             leftover.unlink(missing_ok=True)
+        champ = store.champion()
+        it = None if champ is None else store.iteration(champ.iteration)
+        if it is not None and it.source:  # a kill between commit and file write leaves it behind
+            atomic_write_text(root / "champion.sol", it.source)
         info = store.run_info()
         pending = store.in_flight()
         store.add_event(

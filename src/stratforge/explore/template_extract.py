@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from stratforge.amm import soltext
 from stratforge.explore.templates import ParamSpec, Template, save_template
 
 DEFAULT_THRESHOLD = 390.0
@@ -43,31 +44,15 @@ class Literal:
     bps_count: bool
 
 
+_DIRECTIVE = re.compile(r"(?m)^[ \t]*(?:pragma|import)\b[^\n]*")
+
+
 def _code_mask(source: str) -> list[bool]:
-    """True for characters that are code (not inside a comment, string, pragma or import line)."""
-    mask = [True] * len(source)
-    i, n = 0, len(source)
-    while i < n:
-        if source.startswith("//", i):
-            j = source.find("\n", i)
-            j = n if j < 0 else j
-        elif source.startswith("/*", i):
-            j = source.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-        elif source[i] in "\"'":
-            q, j = source[i], i + 1
-            while j < n and source[j] != q:
-                j += 2 if source[j] == "\\" else 1
-            j = min(n, j + 1)
-        elif (i == 0 or source[i - 1] == "\n") and re.match(r"[ \t]*(pragma|import)\b", source[i : i + 80]):
-            j = source.find("\n", i)
-            j = n if j < 0 else j
-        else:
-            i += 1
-            continue
-        for k in range(i, j):
-            mask[k] = False
-        i = j
+    """True for characters that are code: not in a comment or string, nor on a pragma/import line."""
+    mask = soltext.code_mask(source)
+    for m in _DIRECTIVE.finditer(source):
+        if mask[m.start()]:  # a directive starts in code, not inside a block comment
+            mask[m.start() : m.end()] = [False] * (m.end() - m.start())
     return mask
 
 

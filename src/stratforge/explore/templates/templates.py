@@ -16,7 +16,7 @@ Parameter types and how a value is written into the source:
 
 ``{{STRATEGY_NAME}}`` is not a parameter: it is filled with the name of the rendered strategy.
 The shipped library lives next to this module; :func:`load_library` merges user directories on top.
-Templates may have a pure-Python reference (see :mod:`.reference`) for fast native pre-screening.
+Every template is scored as its rendered, compiled Solidity.
 """
 
 from __future__ import annotations
@@ -182,16 +182,6 @@ class Template:
         if self.meta:
             d["meta"] = self.meta
         return d
-
-    def reference_spec(self, params: Mapping[str, float] | None = None) -> Any | None:
-        """A native (pure-Python) strategy spec equivalent to the rendered source, if one exists."""
-        from stratforge.explore.templates.reference import REFERENCES, ReferenceSpec
-
-        if self.name not in REFERENCES or self.path is None or self.path.parent != SHIPPED_DIR:
-            return None
-        values = self.normalize(params)
-        ints = tuple(sorted((p.name, p.to_int(values[p.name])) for p in self.params))
-        return ReferenceSpec(self.name, ints)
 
 
 def template_from_schema(text: str, schema: Mapping[str, Any], path: Path | None = None) -> Template:
