@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -40,7 +41,7 @@ def small_config(tmp: Path, **kw: object) -> ExploreConfig:
 def store_content(run: Path) -> dict[str, object]:
     """Everything a run decided, without timestamps, timings, attempts or the event log."""
     store = open_readonly(run)
-    con = store._conn  # read-only peek for the comparison
+    con = sqlite3.connect(run / "run.sqlite")
     its = con.execute(
         "SELECT number, hypothesis, proposer, template, params_json, prompt, response, source_hash, errors_json,"
         " stage_results_json, edge, holdout_edge, status, proposer_state FROM iterations ORDER BY number"
@@ -56,6 +57,7 @@ def store_content(run: Path) -> dict[str, object]:
         ).fetchall(),
         "in_flight": store.in_flight(),
     }
+    con.close()
     store.close()
     return content
 
@@ -332,9 +334,14 @@ def test_the_run_config_and_its_hypotheses_file_are_what_status_and_prompts_use(
     extra.write_text(json.dumps([{"id": "H7_custom", "title": "Custom idea", "description": "d"}]))
     run = tmp_path / "run"
     Explorer(small_config(run, max_iterations=1, generation_size=1, hypotheses_file=extra)).run()
+    from rich.console import Console
+
     from stratforge.explore.hypotheses import run_hypotheses
     from stratforge.explore.monitor import hypotheses_table
 
     store = open_readonly(run)
     assert [h.id for h in run_hypotheses(store)][-1] == "H7_custom"
-    assert [c._cells for c in hypotheses_table(store).columns][0][-1] == "H7_custom"
+    console = Console(record=True, width=200)
+    console.print(hypotheses_table(store))
+    text = console.export_text()
+    assert "H7_custom" in text and "Custom idea" in text

@@ -84,7 +84,8 @@ def _plot_edges(store: RunStore, path: Path) -> None:
     its = [i for i in store.iterations(finished_only=True) if i.edge is not None]
     champs = store.champion_history()
     fig, ax = plt.subplots(figsize=(8, 4))
-    full = [i for i in its if i.stage_results.get("1000") or _sims(i) >= 1000]
+    most = max((_sims(i) for i in its), default=0)
+    full = [i for i in its if _sims(i) >= most]
     partial = [i for i in its if i not in full]
     ax.scatter(
         [i.number for i in partial], [i.edge for i in partial], s=12, c="#bbbbbb", label="stopped early"
