@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -27,6 +28,7 @@ import numpy as np
 
 from stratforge.amm import _core
 from stratforge.amm.strategy import NORMALIZER, FixedFee, StrategySpec
+from stratforge.process import die_with_parent
 
 #: Version of the simulation semantics; bump when a change could alter any score.
 SIMULATOR_VERSION = "1.0.0"
@@ -232,10 +234,21 @@ _POOLS: dict[int, ProcessPoolExecutor] = {}
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
-    """One long-lived pool per size: spawning workers costs far more than a 10-simulation batch."""
+    """One long-lived pool per size: spawning workers costs far more than a 10-simulation batch.
+
+    Workers exit when this process dies, however it dies (stratforge.process.die_with_parent). The
+    kernel's parent-death signal is only asked for when the pool is made on the main thread: the
+    kernel ties it to the spawning thread, and a pool outlives any other thread that first used it.
+    """
     pool = _POOLS.get(workers)
     if pool is None:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        on_main = threading.current_thread() is threading.main_thread()
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=get_context("spawn"),
+            initializer=die_with_parent,
+            initargs=(os.getpid(), on_main),
+        )
         _POOLS[workers] = pool
     return pool
 
