@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stratforge import stats
 from stratforge.trader.train import (
     EVAL_SEED_BASE,
     TrainConfig,
     mean_ci,
-    t_quantile_975,
     train,
     train_seed,
 )
@@ -27,16 +27,13 @@ def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*STRATFORGE, "trader", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_t_quantile_and_confidence_interval() -> None:
-    # table values of the Student-t 97.5% quantile
-    assert t_quantile_975(5) == pytest.approx(2.5706, abs=1e-4)
-    assert t_quantile_975(30) == pytest.approx(2.0423, abs=1e-4)
-    assert t_quantile_975(1000) == pytest.approx(1.9623, abs=1e-4)
+def test_confidence_interval_is_the_stats_module_one() -> None:
     ci = mean_ci([1.0, 2.0, 3.0, 4.0])
-    half = t_quantile_975(3) * np.std([1, 2, 3, 4], ddof=1) / 2
-    assert (
-        ci["mean"] == 2.5 and ci["lo"] == pytest.approx(2.5 - half) and ci["hi"] == pytest.approx(2.5 + half)
-    )
+    ref = stats.mean_ci([1.0, 2.0, 3.0, 4.0])
+    assert (ci["mean"], ci["lo"], ci["hi"], ci["n"]) == (2.5, ref.low, ref.high, 4)
+    assert ci["hi"] - 2.5 == pytest.approx(3.182446 * np.std([1, 2, 3, 4], ddof=1) / 2)  # t(0.975, 3)
+    one = mean_ci([5.0])
+    assert one["mean"] == 5.0 and np.isnan(one["lo"]) and np.isnan(one["hi"])
 
 
 def test_training_seeds_never_reach_evaluation_seeds() -> None:

@@ -29,6 +29,7 @@ import numpy as np
 from stratforge.amm import _core
 from stratforge.amm.strategy import NORMALIZER, FixedFee, StrategySpec
 from stratforge.process import die_with_parent
+from stratforge.stats import mean_ci
 
 #: Version of the simulation semantics; bump when a change could alter any score.
 SIMULATOR_VERSION = "1.0.0"
@@ -174,7 +175,7 @@ class BatchResult:
     @property
     def std_error(self) -> float:
         edge = self.columns["edge"]
-        return float(np.std(edge, ddof=1) / math.sqrt(len(edge))) if len(edge) > 1 else float("nan")
+        return mean_ci(edge).std_error if len(edge) > 1 else math.nan
 
     @property
     def wins_losses_draws(self) -> tuple[int, int, int]:
@@ -185,29 +186,12 @@ class BatchResult:
         return {f"p{q:02d}": float(np.percentile(self.columns["edge"], q)) for q in qs}
 
     def summary(self) -> dict[str, Any]:
-        """Aggregate scores as plain JSON-able values."""
-        wins, losses, draws = self.wins_losses_draws
-        c = self.columns
+        """Aggregate scores as plain JSON-able values: :func:`summarize` plus the batch's identity."""
         return {
             "strategy": self.strategy,
-            "simulations": self.n,
             "seed_start": int(self.seeds[0]) if self.n else None,
-            "mean_edge": self.mean_edge,
-            "normalizer_mean_edge": self.normalizer_mean_edge,
-            "std_error": self.std_error,
-            "wins": wins,
-            "losses": losses,
-            "draws": draws,
-            **self.percentiles(),
-            "mean_pnl": float(np.mean(c["pnl"])),
-            "mean_arb_volume_y": float(np.mean(c["arb_volume_y"])),
-            "mean_retail_volume_y": float(np.mean(c["retail_volume_y"])),
-            "avg_bid_fee_bps": float(np.mean(c["avg_bid_fee"]) * 1e4),
-            "avg_ask_fee_bps": float(np.mean(c["avg_ask_fee"]) * 1e4),
-            "hook_calls": int(np.sum(c["hook_calls"])),
-            "hook_failures": int(np.sum(c["hook_failures"])),
-            "elapsed_s": self.elapsed_s,
-            "cpu_s": self.cpu_s,
+            **summarize(self.columns, self.cpu_s, self.elapsed_s),
+            "mean_pnl": float(np.mean(self.columns["pnl"])),
             "simulator_version": SIMULATOR_VERSION,
             **self.meta,
         }
@@ -215,6 +199,39 @@ class BatchResult:
     def per_simulation(self) -> list[dict[str, float]]:
         cols = self.columns.items()
         return [{"seed": int(s), **{k: v[i].item() for k, v in cols}} for i, s in enumerate(self.seeds)]
+
+
+def summarize(columns: dict[str, np.ndarray], cpu_s: float, elapsed_s: float) -> dict[str, Any]:
+    """The aggregate scores of per-simulation columns (one definition for batches and test stages).
+
+    ``std_error`` and the 95% interval ``edge_ci_low``/``edge_ci_high`` of the mean edge come from
+    stratforge.stats.mean_ci (Student t); with one simulation they are NaN (nothing to estimate from).
+    """
+    edge, norm = columns["edge"], columns["normalizer_edge"]
+    n = len(edge)
+    ci = mean_ci(edge) if n > 1 else None
+    return {
+        "simulations": n,
+        "mean_edge": float(np.mean(edge)),
+        "normalizer_mean_edge": float(np.mean(norm)),
+        "std_error": ci.std_error if ci else math.nan,
+        "edge_ci_low": ci.low if ci else math.nan,
+        "edge_ci_high": ci.high if ci else math.nan,
+        "wins": int(np.sum(edge > norm)),
+        "losses": int(np.sum(edge < norm)),
+        "draws": int(np.sum(edge == norm)),
+        "p05": float(np.percentile(edge, 5)),
+        "p50": float(np.percentile(edge, 50)),
+        "p95": float(np.percentile(edge, 95)),
+        "mean_retail_volume_y": float(np.mean(columns["retail_volume_y"])),
+        "mean_arb_volume_y": float(np.mean(columns["arb_volume_y"])),
+        "avg_bid_fee_bps": float(np.mean(columns["avg_bid_fee"]) * 1e4),
+        "avg_ask_fee_bps": float(np.mean(columns["avg_ask_fee"]) * 1e4),
+        "hook_calls": int(np.sum(columns["hook_calls"])),
+        "hook_failures": int(np.sum(columns["hook_failures"])),
+        "cpu_s": cpu_s,
+        "elapsed_s": elapsed_s,
+    }
 
 
 def run_chunk(
@@ -355,6 +372,7 @@ __all__ = [
     "assemble_batch",
     "draw_config",
     "run_batch",
+    "summarize",
     "run_chunk",
     "shutdown_pools",
     "simulate",

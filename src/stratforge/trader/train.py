@@ -8,7 +8,6 @@ evaluation is always on held-out sessions.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -16,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import t as student_t
 
+from stratforge import stats
 from stratforge.trader.baselines import BASELINES, ModelPolicy, TraderPolicy, make_baseline
 from stratforge.trader.broker import BrokerConfig
 from stratforge.trader.env import EnvConfig, Observation, TraderEnv
@@ -231,21 +230,13 @@ def run_episode(
     return env.report()
 
 
-def t_quantile_975(df: int) -> float:
-    """Student-t 97.5% quantile (two-sided 95% interval)."""
-    if df <= 0:
-        return float("inf")
-    return float(student_t.ppf(0.975, df))
-
-
 def mean_ci(x: Sequence[float]) -> dict[str, float]:
-    a = np.asarray(x, dtype=np.float64)
-    n = len(a)
-    mean = float(a.mean()) if n else 0.0
+    """Mean and 95% interval (stratforge.stats.mean_ci) as a JSON-ready dict; NaN bounds below n = 2."""
+    n = len(x)
     if n < 2:
-        return {"mean": mean, "lo": float("nan"), "hi": float("nan"), "n": n}
-    half = t_quantile_975(n - 1) * float(a.std(ddof=1)) / math.sqrt(n)
-    return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": n}
+        return {"mean": float(np.mean(x)) if n else 0.0, "lo": float("nan"), "hi": float("nan"), "n": n}
+    ci = stats.mean_ci(x)
+    return {"mean": ci.mean, "lo": ci.low, "hi": ci.high, "n": n}
 
 
 @dataclass
