@@ -216,10 +216,21 @@ def test_recorder_writes_replay_lines(tmp_path: Path) -> None:
     assert n == 3 == len(rows)
     assert [r["data"]["event_type"] for r in rows] == ["book", "price_change", "last_trade_price"]
     assert all(r["src"] == "polymarket" and r["t"] > 1.7e12 for r in rows)
-    # The markets engineer's reader parses what we recorded (a meta market line makes it a session).
+    # The markets engineer's reader parses what we recorded; a meta market line makes it a session.
     from stratforge.trader.markets.messages import MarketInfo
-    from stratforge.trader.markets.replay import iter_messages
+    from stratforge.trader.markets.replay import ReplayError, iter_messages, read_session
 
     parsed = [m for _, m in iter_messages(tmp_path / "rec.jsonl")]
     assert [type(m).__name__ for m in parsed] == ["BookSnapshot", "PriceChange", "LastTrade"]
-    assert isinstance(MarketInfo("BTC", T0, "c", "u", "d"), MarketInfo)
+    with pytest.raises(ReplayError, match="no market definitions"):
+        read_session(tmp_path / "rec.jsonl")
+    info = MarketInfo("BTC", T0, "0xc", "111", "222")
+    meta = ReplayWriter(tmp_path / "session.jsonl")
+    meta.write_market(info)
+    meta.close()
+    (tmp_path / "session.jsonl").write_text(
+        (tmp_path / "session.jsonl").read_text() + (tmp_path / "rec.jsonl").read_text()
+    )
+    session = read_session(tmp_path / "session.jsonl")
+    assert session.markets == [info]
+    assert [type(m).__name__ for m in session.messages] == ["BookSnapshot", "PriceChange", "LastTrade"]

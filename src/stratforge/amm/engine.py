@@ -177,14 +177,6 @@ class BatchResult:
         edge = self.columns["edge"]
         return mean_ci(edge).std_error if len(edge) > 1 else math.nan
 
-    @property
-    def wins_losses_draws(self) -> tuple[int, int, int]:
-        a, b = self.columns["edge"], self.columns["normalizer_edge"]
-        return int(np.sum(a > b)), int(np.sum(a < b)), int(np.sum(a == b))
-
-    def percentiles(self, qs: Sequence[float] = (5, 50, 95)) -> dict[str, float]:
-        return {f"p{q:02d}": float(np.percentile(self.columns["edge"], q)) for q in qs}
-
     def summary(self) -> dict[str, Any]:
         """Aggregate scores as plain JSON-able values: :func:`summarize` plus the batch's identity."""
         return {
