@@ -202,11 +202,12 @@ def robustness_check(
         start = seed_start + b * simulations
         r = run_with_progress(spec, simulations, start, workers, f"batch {b + 1}/{batches}")
         means.append(r.mean_edge)
+        ci = mean_ci(r.columns["edge"]) if simulations > 1 else None
         table.add_row(
             str(b + 1),
             f"{start}..{start + simulations - 1}",
             f"{r.mean_edge:.2f}",
-            f"{mean_ci(r.columns['edge']).half_width:.2f}",
+            f"{ci.half_width:.2f}" if ci else "-",
             f"{r.normalizer_mean_edge:.2f}",
         )
     console.print(table)
