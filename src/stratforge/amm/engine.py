@@ -123,6 +123,8 @@ class AmmResult:
     retail_trades: int
     hook_calls: int
     hook_failures: int
+    #: hook calls the core's EVM handed to pyrevm (an opcode it does not implement); 0 otherwise
+    evm_fallback_calls: int = 0
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,7 @@ class SimResult:
 
 # Columns kept per simulation in a batch (submission side unless prefixed).
 _SUB_FIELDS = tuple(AmmResult.__dataclass_fields__)
-_COUNT_FIELDS = ("arb_trades", "retail_trades", "hook_calls", "hook_failures")
+_COUNT_FIELDS = ("arb_trades", "retail_trades", "hook_calls", "hook_failures", "evm_fallback_calls")
 _NORM_FIELDS = ("edge", "pnl", "arb_volume_y", "retail_volume_y", "avg_bid_fee", "avg_ask_fee")
 
 
@@ -204,6 +206,7 @@ class BatchResult:
             "avg_ask_fee_bps": float(np.mean(c["avg_ask_fee"]) * 1e4),
             "hook_calls": int(np.sum(c["hook_calls"])),
             "hook_failures": int(np.sum(c["hook_failures"])),
+            "evm_fallback_calls": int(np.sum(c["evm_fallback_calls"])),
             "elapsed_s": self.elapsed_s,
             "cpu_s": self.cpu_s,
             "simulator_version": SIMULATOR_VERSION,
