@@ -317,17 +317,35 @@ static u256 u_signextend(const u256 *b, const u256 *x) {
     return r;
 }
 
-static inline u256 u_from_be(const unsigned char *p, int n) {
-    u256 r = U256_ZERO;
-    for (int i = 0; i < n; i++) {
-        int pos = n - 1 - i;
-        r.w[pos / 8] |= (uint64_t)p[i] << (8 * (pos % 8));
-    }
+static inline uint64_t load_be64(const unsigned char *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return __builtin_bswap64(v);
+}
+
+static inline void store_be64(unsigned char *p, uint64_t v) {
+    v = __builtin_bswap64(v);
+    memcpy(p, &v, 8);
+}
+
+/* a 32-byte big-endian word */
+static inline u256 u_from_be32(const unsigned char *p) {
+    u256 r = {{load_be64(p + 24), load_be64(p + 16), load_be64(p + 8), load_be64(p)}};
     return r;
 }
 
+/* n <= 32 big-endian bytes */
+static inline u256 u_from_be(const unsigned char *p, int n) {
+    unsigned char word[32] = {0};
+    memcpy(word + 32 - n, p, (size_t)n);
+    return u_from_be32(word);
+}
+
 static inline void u_to_be(const u256 *a, unsigned char *p) {
-    for (int i = 0; i < 32; i++) p[31 - i] = (unsigned char)(a->w[i / 8] >> (8 * (i % 8)));
+    store_be64(p, a->w[3]);
+    store_be64(p + 8, a->w[2]);
+    store_be64(p + 16, a->w[1]);
+    store_be64(p + 24, a->w[0]);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -437,7 +455,10 @@ typedef struct {
     int64_t refund;    /* final (capped) refund; 0 unless the call succeeded */
 } CallResult;
 
-/* static gas, stack items needed, net stack growth; gas -1 = undefined opcode (halts) */
+/* static gas, stack items needed, net stack growth; gas GAS_UNDEFINED = undefined opcode (halts),
+ * GAS_UNSUPPORTED = left to pyrevm */
+#define GAS_UNDEFINED (-1)
+#define GAS_UNSUPPORTED (-2)
 typedef struct {
     int16_t gas;
     uint8_t pops;
@@ -481,7 +502,10 @@ static void ops_init(void) {
 #undef OP
     static const uint8_t unsupported[] = {0x31, 0x3b, 0x3c, 0x3f, 0x49, 0x4a, 0x5c, 0x5d, 0x5e, 0xf0,
                                           0xf1, 0xf2, 0xf4, 0xf5, 0xfa, 0xff};
-    for (size_t i = 0; i < sizeof unsupported; i++) UNSUPPORTED_OP[unsupported[i]] = 1;
+    for (size_t i = 0; i < sizeof unsupported; i++) {
+        UNSUPPORTED_OP[unsupported[i]] = 1;
+        OPS[unsupported[i]].gas = GAS_UNSUPPORTED;
+    }
 }
 
 static int machine_set_code(Machine *m, const unsigned char *code, size_t len) {
@@ -588,12 +612,10 @@ static CallResult machine_call(Machine *m, const unsigned char *cd, size_t cd_le
     for (;;) {
         unsigned char op = code[pc];
         const OpInfo oi = OPS[op];
-        if (oi.gas < 0) FAIL(ST_HALT);
+        if (oi.gas < 0) FAIL(oi.gas == GAS_UNSUPPORTED ? ST_UNSUPPORTED : ST_HALT);
         gas -= oi.gas;
         if (gas < 0) FAIL(ST_OOG);
-        if (sp < oi.pops) FAIL(ST_HALT);
-        if ((int64_t)sp + oi.grow > STACK_LIMIT) FAIL(ST_HALT);
-        if (UNSUPPORTED_OP[op]) FAIL(ST_UNSUPPORTED);
+        if (sp < oi.pops || (int64_t)sp + oi.grow > STACK_LIMIT) FAIL(ST_HALT);
         switch (op) {
         case 0x00:
             goto finish;
@@ -662,7 +684,7 @@ static CallResult machine_call(Machine *m, const unsigned char *cd, size_t cd_le
                 if (!mem_expand(m, &msize, &gas, off, len)) FAIL(ST_OOG);
                 keccak256(m->mem + off, len, h);
             }
-            ARG(1) = u_from_be(h, 32);
+            ARG(1) = u_from_be32(h);
             sp--;
             break;
         }
@@ -692,7 +714,7 @@ static CallResult machine_call(Machine *m, const unsigned char *cd, size_t cd_le
             uint64_t off = (TOP.w[1] | TOP.w[2] | TOP.w[3]) ? UINT64_MAX : TOP.w[0];
             unsigned char word[32];
             copy_padded(word, cd, cd_len, off >= cd_len ? cd_len : off, 32);
-            TOP = u_from_be(word, 32);
+            TOP = u_from_be32(word);
             break;
         }
         case 0x36: stack[sp++] = u_from64(cd_len); break;
@@ -722,7 +744,7 @@ static CallResult machine_call(Machine *m, const unsigned char *cd, size_t cd_le
         case 0x51: {
             uint64_t off = u_small(&TOP);
             if (!mem_expand(m, &msize, &gas, off, 32)) FAIL(ST_OOG);
-            TOP = u_from_be(m->mem + off, 32);
+            TOP = u_from_be32(m->mem + off);
             break;
         }
         case 0x52: {
@@ -907,7 +929,7 @@ static int u256_from_py(PyObject *o, u256 *out) {
     }
     unsigned char b[32];
     if (_PyLong_AsByteArray((PyLongObject *)o, b, 32, 0, 0) < 0) return -1;
-    *out = u_from_be(b, 32);
+    *out = u_from_be32(b);
     return 0;
 }
 
