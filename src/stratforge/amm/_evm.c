@@ -474,17 +474,17 @@ static void ops_init(void) {
 #define OP(code, g, p, q) OPS[code] = (OpInfo){g, p, (int8_t)((q) - (p))}
     OP(0x00, 0, 0, 0);
     OP(0x01, 3, 2, 1); OP(0x02, 5, 2, 1); OP(0x03, 3, 2, 1); OP(0x04, 5, 2, 1); OP(0x05, 5, 2, 1);
-    OP(0x06, 5, 2, 1); OP(0x07, 5, 2, 1); OP(0x08, 8, 3, 1); OP(0x09, 8, 3, 1); OP(0x0a, 10, 2, 1);
+    OP(0x06, 5, 2, 1); OP(0x07, 5, 2, 1); OP(0x08, 8, 3, 1); OP(0x09, 8, 3, 1); OP(0x0a, 0, 2, 1); /* ops charging all gas after popping (as revm): 10 + 50/byte */
     OP(0x0b, 5, 2, 1);
     for (int c = 0x10; c <= 0x14; c++) OP(c, 3, 2, 1);
     OP(0x15, 3, 1, 1);
     for (int c = 0x16; c <= 0x18; c++) OP(c, 3, 2, 1);
     OP(0x19, 3, 1, 1);
     for (int c = 0x1a; c <= 0x1d; c++) OP(c, 3, 2, 1);
-    OP(0x20, 30, 2, 1);
+    OP(0x20, 0, 2, 1); /* 30 + 6/word, charged after popping */
     OP(0x30, 2, 0, 1); OP(0x31, 0, 1, 1); OP(0x32, 2, 0, 1); OP(0x33, 2, 0, 1); OP(0x34, 2, 0, 1);
-    OP(0x35, 3, 1, 1); OP(0x36, 2, 0, 1); OP(0x37, 3, 3, 0); OP(0x38, 2, 0, 1); OP(0x39, 3, 3, 0);
-    OP(0x3a, 2, 0, 1); OP(0x3b, 0, 1, 1); OP(0x3c, 0, 4, 0); OP(0x3d, 2, 0, 1); OP(0x3e, 3, 3, 0);
+    OP(0x35, 3, 1, 1); OP(0x36, 2, 0, 1); OP(0x37, 0, 3, 0); OP(0x38, 2, 0, 1); OP(0x39, 0, 3, 0);
+    OP(0x3a, 2, 0, 1); OP(0x3b, 0, 1, 1); OP(0x3c, 0, 4, 0); OP(0x3d, 2, 0, 1); OP(0x3e, 0, 3, 0);
     OP(0x3f, 0, 1, 1);
     OP(0x40, 20, 1, 1); OP(0x41, 2, 0, 1); OP(0x42, 2, 0, 1); OP(0x43, 2, 0, 1); OP(0x44, 2, 0, 1);
     OP(0x45, 2, 0, 1); OP(0x46, 2, 0, 1); OP(0x47, 5, 0, 1); OP(0x48, 2, 0, 1); OP(0x49, 3, 1, 1);
@@ -496,7 +496,7 @@ static void ops_init(void) {
     for (int c = 0x60; c <= 0x7f; c++) OP(c, 3, 0, 1);
     for (int k = 1; k <= 16; k++) OP(0x7f + k, 3, k, k + 1);
     for (int k = 1; k <= 16; k++) OP(0x8f + k, 3, k + 1, k + 1);
-    for (int k = 0; k <= 4; k++) OP(0xa0 + k, 0, 2 + k, 0);
+    for (int k = 0; k <= 4; k++) OP(0xa0 + k, 0, 2, 0); /* the topics are checked after the gas */
     OP(0xf0, 0, 3, 1); OP(0xf1, 0, 7, 1); OP(0xf2, 0, 7, 1); OP(0xf3, 0, 2, 0); OP(0xf4, 0, 6, 1);
     OP(0xf5, 0, 4, 1); OP(0xfa, 0, 6, 1); OP(0xfd, 0, 2, 0); OP(0xff, 0, 1, 0);
 #undef OP
@@ -637,7 +637,7 @@ static CallResult machine_call(Machine *m, const unsigned char *cd, size_t cd_le
         case 0x08: ARG(2) = u_addmod(&ARG(0), &ARG(1), &ARG(2)); sp -= 2; break;
         case 0x09: ARG(2) = u_mulmod(&ARG(0), &ARG(1), &ARG(2)); sp -= 2; break;
         case 0x0a:
-            CHARGE(50 * u_byte_len(&ARG(1)));
+            CHARGE(10 + 50 * u_byte_len(&ARG(1)));
             ARG(1) = u_exp(&ARG(0), &ARG(1));
             sp--;
             break;
@@ -676,7 +676,7 @@ static CallResult machine_call(Machine *m, const unsigned char *cd, size_t cd_le
         case 0x20: {
             uint64_t off = u_small(&ARG(0)), len = u_small(&ARG(1));
             if (len == UINT64_MAX) FAIL(ST_OOG);
-            CHARGE(6 * ((len + 31) / 32));
+            CHARGE(30 + 6 * ((len + 31) / 32));
             unsigned char h[32];
             if (len == 0) {
                 keccak256(NULL, 0, h);
@@ -727,7 +727,7 @@ static CallResult machine_call(Machine *m, const unsigned char *cd, size_t cd_le
             uint64_t src = (so->w[1] | so->w[2] | so->w[3]) ? UINT64_MAX : so->w[0];
             sp -= 3;
             if (len == UINT64_MAX) FAIL(ST_OOG);
-            CHARGE(3 * ((len + 31) / 32));
+            CHARGE(3 + 3 * ((len + 31) / 32));
             if (op == 0x3e) {
                 if (src != 0 || len != 0) FAIL(ST_HALT); /* OutOfOffset */
                 break;
@@ -863,6 +863,7 @@ static CallResult machine_call(Machine *m, const unsigned char *cd, size_t cd_le
             if (len == UINT64_MAX) FAIL(ST_OOG);
             CHARGE(375 + 375 * topics + 8 * len);
             if (len && !mem_expand(m, &msize, &gas, off, len)) FAIL(ST_OOG);
+            if (sp < (size_t)(2 + topics)) FAIL(ST_HALT);
             sp -= 2 + topics; /* the data and topics are discarded: nothing reads logs */
             break;
         }

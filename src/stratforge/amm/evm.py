@@ -290,7 +290,9 @@ class EvmStrategySpec:
 
     def with_storage(self, storage: Mapping[int, int]) -> EvmStrategySpec:
         """This strategy with ``storage`` ({slot: value}, slots 0..31) written before afterInitialize."""
-        return dataclasses.replace(self, initial_storage=tuple(sorted((int(k), int(v)) for k, v in storage.items())))
+        return dataclasses.replace(
+            self, initial_storage=tuple(sorted((int(k), int(v)) for k, v in storage.items()))
+        )
 
     def with_engine(self, engine: str) -> EvmStrategySpec:
         return dataclasses.replace(self, engine=engine)
