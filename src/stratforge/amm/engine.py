@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from stratforge.amm import _core
+from stratforge.amm.evm import EvmStrategySpec
 from stratforge.amm.strategy import NORMALIZER, FixedFee, StrategySpec
 
 #: Version of the simulation semantics; bump when a change could alter any score.
@@ -308,7 +309,10 @@ def run_batch(
                 fut.cancel()
             raise
     done = [p for p in parts if p is not None]
-    return assemble_batch(spec.name, seed_list, done, time.perf_counter() - t0)
+    batch = assemble_batch(spec.name, seed_list, done, time.perf_counter() - t0)
+    if isinstance(spec, EvmStrategySpec):  # which EVM ran it, so a fallback is never silent
+        batch.meta.update(evm_engine=spec.engine, evm_engine_note=spec.engine_note)
+    return batch
 
 
 def assemble_batch(
