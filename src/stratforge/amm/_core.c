@@ -219,24 +219,6 @@ static int64_t fee_from_object(PyObject *o) {
     return (int64_t)v;
 }
 
-/* Decodes the ABI return of a hook: two uint256 words, each at most MAX_FEE (else invalid). */
-static int decode_fee_pair(const unsigned char *d, Py_ssize_t n, int64_t *bid, int64_t *ask) {
-    if (n < 64) return 0;
-    int64_t out[2];
-    for (int w = 0; w < 2; w++) {
-        const unsigned char *p = d + 32 * w;
-        for (int i = 0; i < 24; i++)
-            if (p[i]) return 0;
-        uint64_t v = 0;
-        for (int i = 24; i < 32; i++) v = (v << 8) | p[i];
-        if (v > (uint64_t)MAX_FEE_WAD) return 0;
-        out[w] = (int64_t)v;
-    }
-    *bid = out[0];
-    *ask = out[1];
-    return 1;
-}
-
 static void put_u256(unsigned char *dst, u128 v) {
     memset(dst, 0, 16);
     for (int i = 0; i < 16; i++) dst[31 - i] = (unsigned char)(v >> (8 * i));
@@ -300,8 +282,9 @@ static int amm_after_swap(amm_t *a, int is_buy, double amount_x, double amount_y
     int64_t bid = -1, ask = -1;
     int valid = 0;
     if (a->kind == STRAT_PYTHON_RAW) {
-        if (PyBytes_Check(res)) valid = decode_fee_pair((const unsigned char *)PyBytes_AS_STRING(res),
-                                                        PyBytes_GET_SIZE(res), &bid, &ask);
+        if (PyBytes_Check(res))
+            valid = decode_fee_pair((const unsigned char *)PyBytes_AS_STRING(res), (size_t)PyBytes_GET_SIZE(res),
+                                    &bid, &ask) == FEES_OK;
     } else if (PyTuple_Check(res) && PyTuple_GET_SIZE(res) == 2) {
         bid = fee_from_object(PyTuple_GET_ITEM(res, 0));
         ask = fee_from_object(PyTuple_GET_ITEM(res, 1));

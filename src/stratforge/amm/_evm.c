@@ -1102,22 +1102,21 @@ static int machine_fallback(Machine *m, const unsigned char *cd, size_t n, int64
     return 0;
 }
 
-/* Decodes the fee pair with the engine's rules: two words, each at most MAX_FEE. */
-static int decode_fees(const unsigned char *d, size_t n, int64_t *bid, int64_t *ask) {
-    if (n < 64) return F_MALFORMED;
+int decode_fee_pair(const unsigned char *d, size_t n, int64_t *bid, int64_t *ask) {
+    if (n < 64) return FEES_MALFORMED;
     int64_t out[2];
     for (int w = 0; w < 2; w++) {
         const unsigned char *p = d + 32 * w;
         for (int i = 0; i < 24; i++)
-            if (p[i]) return F_ABOVE_MAX;
+            if (p[i]) return FEES_ABOVE_MAX;
         uint64_t v = 0;
         for (int i = 24; i < 32; i++) v = (v << 8) | p[i];
-        if (v > MAX_FEE_WAD) return F_ABOVE_MAX;
+        if (v > MAX_FEE_WAD) return FEES_ABOVE_MAX;
         out[w] = (int64_t)v;
     }
     *bid = out[0];
     *ask = out[1];
-    return -1;
+    return FEES_OK;
 }
 
 /* A hook call with fallback and decoding: 1 = valid fees, 0 = failed (*kind set), -1 = error. */
@@ -1132,9 +1131,9 @@ static int machine_hook(Machine *m, const unsigned char *cd, size_t n, int64_t g
         *kind = r.status == ST_REVERT ? F_REVERT : r.status == ST_OOG ? F_OOG : F_HALT;
     }
     if (failed) return 0;
-    int bad = decode_fees(m->out, m->out_len, bid, ask);
-    if (bad < 0) return 1;
-    *kind = bad;
+    int decoded = decode_fee_pair(m->out, m->out_len, bid, ask);
+    if (decoded == FEES_OK) return 1;
+    *kind = decoded == FEES_MALFORMED ? F_MALFORMED : F_ABOVE_MAX;
     return 0;
 }
 

@@ -21,6 +21,11 @@ int evm_is_machine(PyObject *o);
  * kind is counted in the machine), -1 when a Python error must abort the simulation. */
 int evm_after_swap(PyObject *machine, const unsigned char *calldata, size_t n, int64_t *bid, int64_t *ask);
 
+/* The engine's rule for a hook's return data: two ABI words, each at most MAX_FEE (1e17).
+ * Returns FEES_OK with *bid / *ask set, FEES_MALFORMED (fewer than 64 bytes) or FEES_ABOVE_MAX. */
+enum { FEES_OK = 0, FEES_MALFORMED = 1, FEES_ABOVE_MAX = 2 };
+int decode_fee_pair(const unsigned char *data, size_t n, int64_t *bid, int64_t *ask);
+
 /* Calls that had to run in pyrevm because they reached something this EVM does not implement. */
 long evm_fallback_calls(PyObject *machine);
 
