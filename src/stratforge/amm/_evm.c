@@ -609,71 +609,119 @@ static CallResult machine_call(Machine *m, const unsigned char *cd, size_t cd_le
         if (gas < 0) FAIL(ST_OOG); \
     } while (0)
 
-    for (;;) {
-        unsigned char op = code[pc];
-        const OpInfo oi = OPS[op];
-        if (oi.gas < 0) FAIL(oi.gas == GAS_UNSUPPORTED ? ST_UNSUPPORTED : ST_HALT);
-        gas -= oi.gas;
-        if (gas < 0) FAIL(ST_OOG);
-        if (sp < oi.pops || (int64_t)sp + oi.grow > STACK_LIMIT) FAIL(ST_HALT);
-        switch (op) {
-        case 0x00:
+    /* Threaded dispatch: every handler ends by fetching the next instruction, charging its static
+     * gas and checking the stack (revm's order), then jumping to its handler. */
+    static const void *const LABELS[256] = {
+        &&op_00, &&op_01, &&op_02, &&op_03, &&op_04, &&op_05, &&op_06, &&op_07,
+        &&op_08, &&op_09, &&op_0a, &&op_0b, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid,
+        &&op_10, &&op_11, &&op_12, &&op_13, &&op_14, &&op_15, &&op_16, &&op_17,
+        &&op_18, &&op_19, &&op_1a, &&op_1b, &&op_1c, &&op_1d, &&op_invalid, &&op_invalid,
+        &&op_20, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid,
+        &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid,
+        &&op_30, &&op_invalid, &&op_32, &&op_33, &&op_34, &&op_35, &&op_36, &&op_37,
+        &&op_38, &&op_39, &&op_3a, &&op_invalid, &&op_invalid, &&op_3d, &&op_3e, &&op_invalid,
+        &&op_40, &&op_41, &&op_42, &&op_43, &&op_44, &&op_45, &&op_46, &&op_47,
+        &&op_48, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid,
+        &&op_50, &&op_51, &&op_52, &&op_53, &&op_54, &&op_55, &&op_56, &&op_57,
+        &&op_58, &&op_59, &&op_5a, &&op_5b, &&op_invalid, &&op_invalid, &&op_invalid, &&op_5f,
+        &&op_60, &&op_61, &&op_62, &&op_63, &&op_64, &&op_65, &&op_66, &&op_67,
+        &&op_68, &&op_69, &&op_6a, &&op_6b, &&op_6c, &&op_6d, &&op_6e, &&op_6f,
+        &&op_70, &&op_71, &&op_72, &&op_73, &&op_74, &&op_75, &&op_76, &&op_77,
+        &&op_78, &&op_79, &&op_7a, &&op_7b, &&op_7c, &&op_7d, &&op_7e, &&op_7f,
+        &&op_80, &&op_81, &&op_82, &&op_83, &&op_84, &&op_85, &&op_86, &&op_87,
+        &&op_88, &&op_89, &&op_8a, &&op_8b, &&op_8c, &&op_8d, &&op_8e, &&op_8f,
+        &&op_90, &&op_91, &&op_92, &&op_93, &&op_94, &&op_95, &&op_96, &&op_97,
+        &&op_98, &&op_99, &&op_9a, &&op_9b, &&op_9c, &&op_9d, &&op_9e, &&op_9f,
+        &&op_a0, &&op_a1, &&op_a2, &&op_a3, &&op_a4, &&op_invalid, &&op_invalid, &&op_invalid,
+        &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid,
+        &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid,
+        &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid,
+        &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid,
+        &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid,
+        &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid,
+        &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid,
+        &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid,
+        &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid,
+        &&op_invalid, &&op_invalid, &&op_invalid, &&op_f3, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid,
+        &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_invalid, &&op_fd, &&op_invalid, &&op_invalid,
+    };
+    unsigned char op;
+    OpInfo oi;
+#define DISPATCH()                                                                  \
+    do {                                                                            \
+        op = code[pc];                                                              \
+        oi = OPS[op];                                                               \
+        if (oi.gas < 0) FAIL(oi.gas == GAS_UNSUPPORTED ? ST_UNSUPPORTED : ST_HALT); \
+        gas -= oi.gas;                                                              \
+        if (gas < 0) FAIL(ST_OOG);                                                  \
+        if (sp < oi.pops || (int64_t)sp + oi.grow > STACK_LIMIT) FAIL(ST_HALT);     \
+        goto *LABELS[op];                                                           \
+    } while (0)
+#define NEXT()     \
+    do {           \
+        pc++;      \
+        DISPATCH(); \
+    } while (0)
+
+    DISPATCH();
+    {
+        op_00:
             goto finish;
-        case 0x01: ARG(1) = u_add(&ARG(0), &ARG(1)); sp--; break;
-        case 0x02: ARG(1) = u_mul(&ARG(0), &ARG(1)); sp--; break;
-        case 0x03: ARG(1) = u_sub(&ARG(0), &ARG(1)); sp--; break;
-        case 0x04:
+        op_01: ARG(1) = u_add(&ARG(0), &ARG(1)); sp--; NEXT();
+        op_02: ARG(1) = u_mul(&ARG(0), &ARG(1)); sp--; NEXT();
+        op_03: ARG(1) = u_sub(&ARG(0), &ARG(1)); sp--; NEXT();
+        op_04:
             if (u_is_zero(&ARG(1))) ARG(1) = U256_ZERO;
             else u_divmod(&ARG(0), &ARG(1), &ARG(1), NULL);
             sp--;
-            break;
-        case 0x05: ARG(1) = u_sdiv(&ARG(0), &ARG(1)); sp--; break;
-        case 0x06:
+            NEXT();
+        op_05: ARG(1) = u_sdiv(&ARG(0), &ARG(1)); sp--; NEXT();
+        op_06:
             if (u_is_zero(&ARG(1))) ARG(1) = U256_ZERO;
             else u_divmod(&ARG(0), &ARG(1), NULL, &ARG(1));
             sp--;
-            break;
-        case 0x07: ARG(1) = u_smod(&ARG(0), &ARG(1)); sp--; break;
-        case 0x08: ARG(2) = u_addmod(&ARG(0), &ARG(1), &ARG(2)); sp -= 2; break;
-        case 0x09: ARG(2) = u_mulmod(&ARG(0), &ARG(1), &ARG(2)); sp -= 2; break;
-        case 0x0a:
+            NEXT();
+        op_07: ARG(1) = u_smod(&ARG(0), &ARG(1)); sp--; NEXT();
+        op_08: ARG(2) = u_addmod(&ARG(0), &ARG(1), &ARG(2)); sp -= 2; NEXT();
+        op_09: ARG(2) = u_mulmod(&ARG(0), &ARG(1), &ARG(2)); sp -= 2; NEXT();
+        op_0a:
             CHARGE(10 + 50 * u_byte_len(&ARG(1)));
             ARG(1) = u_exp(&ARG(0), &ARG(1));
             sp--;
-            break;
-        case 0x0b: ARG(1) = u_signextend(&ARG(0), &ARG(1)); sp--; break;
-        case 0x10: ARG(1) = u_from64(u_lt(&ARG(0), &ARG(1))); sp--; break;
-        case 0x11: ARG(1) = u_from64(u_lt(&ARG(1), &ARG(0))); sp--; break;
-        case 0x12: {
+            NEXT();
+        op_0b: ARG(1) = u_signextend(&ARG(0), &ARG(1)); sp--; NEXT();
+        op_10: ARG(1) = u_from64(u_lt(&ARG(0), &ARG(1))); sp--; NEXT();
+        op_11: ARG(1) = u_from64(u_lt(&ARG(1), &ARG(0))); sp--; NEXT();
+        op_12: {
             int na = u_neg(&ARG(0)), nb = u_neg(&ARG(1));
             ARG(1) = u_from64(na != nb ? na : u_lt(&ARG(0), &ARG(1)));
             sp--;
-            break;
+            NEXT();
         }
-        case 0x13: {
+        op_13: {
             int na = u_neg(&ARG(0)), nb = u_neg(&ARG(1));
             ARG(1) = u_from64(na != nb ? nb : u_lt(&ARG(1), &ARG(0)));
             sp--;
-            break;
+            NEXT();
         }
-        case 0x14: ARG(1) = u_from64(u_eq(&ARG(0), &ARG(1))); sp--; break;
-        case 0x15: TOP = u_from64(u_is_zero(&TOP)); break;
-        case 0x16: for (int i = 0; i < 4; i++) ARG(1).w[i] &= ARG(0).w[i]; sp--; break;
-        case 0x17: for (int i = 0; i < 4; i++) ARG(1).w[i] |= ARG(0).w[i]; sp--; break;
-        case 0x18: for (int i = 0; i < 4; i++) ARG(1).w[i] ^= ARG(0).w[i]; sp--; break;
-        case 0x19: for (int i = 0; i < 4; i++) TOP.w[i] = ~TOP.w[i]; break;
-        case 0x1a: {
+        op_14: ARG(1) = u_from64(u_eq(&ARG(0), &ARG(1))); sp--; NEXT();
+        op_15: TOP = u_from64(u_is_zero(&TOP)); NEXT();
+        op_16: for (int i = 0; i < 4; i++) ARG(1).w[i] &= ARG(0).w[i]; sp--; NEXT();
+        op_17: for (int i = 0; i < 4; i++) ARG(1).w[i] |= ARG(0).w[i]; sp--; NEXT();
+        op_18: for (int i = 0; i < 4; i++) ARG(1).w[i] ^= ARG(0).w[i]; sp--; NEXT();
+        op_19: for (int i = 0; i < 4; i++) TOP.w[i] = ~TOP.w[i]; NEXT();
+        op_1a: {
             uint64_t i = u_small(&ARG(0));
             u256 r = U256_ZERO;
             if (i < 32) r.w[0] = (ARG(1).w[(31 - i) / 8] >> (8 * ((31 - i) % 8))) & 0xff;
             ARG(1) = r;
             sp--;
-            break;
+            NEXT();
         }
-        case 0x1b: { uint64_t s = u_small(&ARG(0)); ARG(1) = u_shl(&ARG(1), s > 256 ? 256 : (unsigned)s); sp--; break; }
-        case 0x1c: { uint64_t s = u_small(&ARG(0)); ARG(1) = u_shr(&ARG(1), s > 256 ? 256 : (unsigned)s); sp--; break; }
-        case 0x1d: { uint64_t s = u_small(&ARG(0)); ARG(1) = u_sar(&ARG(1), s > 256 ? 256 : (unsigned)s); sp--; break; }
-        case 0x20: {
+        op_1b: { uint64_t s = u_small(&ARG(0)); ARG(1) = u_shl(&ARG(1), s > 256 ? 256 : (unsigned)s); sp--; NEXT(); }
+        op_1c: { uint64_t s = u_small(&ARG(0)); ARG(1) = u_shr(&ARG(1), s > 256 ? 256 : (unsigned)s); sp--; NEXT(); }
+        op_1d: { uint64_t s = u_small(&ARG(0)); ARG(1) = u_sar(&ARG(1), s > 256 ? 256 : (unsigned)s); sp--; NEXT(); }
+        op_20: {
             uint64_t off = u_small(&ARG(0)), len = u_small(&ARG(1));
             if (len == UINT64_MAX) FAIL(ST_OOG);
             CHARGE(30 + 6 * ((len + 31) / 32));
@@ -686,42 +734,42 @@ static CallResult machine_call(Machine *m, const unsigned char *cd, size_t cd_le
             }
             ARG(1) = u_from_be32(h);
             sp--;
-            break;
+            NEXT();
         }
-        case 0x30: stack[sp++] = u_from_be(ADDRESS_BYTES, 20); break;
-        case 0x32: /* ORIGIN */
-        case 0x33: stack[sp++] = u_from_be(CALLER_BYTES, 20); break;
-        case 0x34: /* CALLVALUE */
-        case 0x3a: /* GASPRICE */
-        case 0x3d: /* RETURNDATASIZE */
-        case 0x41: /* COINBASE */
-        case 0x43: /* NUMBER */
-        case 0x44: /* PREVRANDAO */
-        case 0x47: /* SELFBALANCE */
-        case 0x48: /* BASEFEE */
+        op_30: stack[sp++] = u_from_be(ADDRESS_BYTES, 20); NEXT();
+        op_32: /* ORIGIN */
+        op_33: stack[sp++] = u_from_be(CALLER_BYTES, 20); NEXT();
+        op_34: /* CALLVALUE */
+        op_3a: /* GASPRICE */
+        op_3d: /* RETURNDATASIZE */
+        op_41: /* COINBASE */
+        op_43: /* NUMBER */
+        op_44: /* PREVRANDAO */
+        op_47: /* SELFBALANCE */
+        op_48: /* BASEFEE */
             stack[sp++] = U256_ZERO;
-            break;
-        case 0x42: /* TIMESTAMP */
-        case 0x46: /* CHAINID */
+            NEXT();
+        op_42: /* TIMESTAMP */
+        op_46: /* CHAINID */
             stack[sp++] = u_from64(1);
-            break;
-        case 0x45: /* GASLIMIT: the block's, U256::MAX */
+            NEXT();
+        op_45: /* GASLIMIT: the block's, U256::MAX */
             for (int i = 0; i < 4; i++) stack[sp].w[i] = UINT64_MAX;
             sp++;
-            break;
-        case 0x40: TOP = U256_ZERO; break; /* BLOCKHASH: block number 0 has no ancestors */
-        case 0x35: {
+            NEXT();
+        op_40: TOP = U256_ZERO; NEXT(); /* BLOCKHASH: block number 0 has no ancestors */
+        op_35: {
             uint64_t off = (TOP.w[1] | TOP.w[2] | TOP.w[3]) ? UINT64_MAX : TOP.w[0];
             unsigned char word[32];
             copy_padded(word, cd, cd_len, off >= cd_len ? cd_len : off, 32);
             TOP = u_from_be32(word);
-            break;
+            NEXT();
         }
-        case 0x36: stack[sp++] = u_from64(cd_len); break;
-        case 0x38: stack[sp++] = u_from64(code_len); break;
-        case 0x37: /* CALLDATACOPY */
-        case 0x39: /* CODECOPY */
-        case 0x3e: { /* RETURNDATACOPY (the buffer is always empty) */
+        op_36: stack[sp++] = u_from64(cd_len); NEXT();
+        op_38: stack[sp++] = u_from64(code_len); NEXT();
+        op_37: /* CALLDATACOPY */
+        op_39: /* CODECOPY */
+        op_3e: { /* RETURNDATACOPY (the buffer is always empty) */
             uint64_t dst = u_small(&ARG(0)), len = u_small(&ARG(2));
             const u256 *so = &ARG(1);
             uint64_t src = (so->w[1] | so->w[2] | so->w[3]) ? UINT64_MAX : so->w[0];
@@ -730,38 +778,38 @@ static CallResult machine_call(Machine *m, const unsigned char *cd, size_t cd_le
             CHARGE(3 + 3 * ((len + 31) / 32));
             if (op == 0x3e) {
                 if (src != 0 || len != 0) FAIL(ST_HALT); /* OutOfOffset */
-                break;
+                NEXT();
             }
-            if (len == 0) break;
+            if (len == 0) NEXT();
             if (!mem_expand(m, &msize, &gas, dst, len)) FAIL(ST_OOG);
             if (op == 0x37)
                 copy_padded(m->mem + dst, cd, cd_len, src, len);
             else
                 copy_padded(m->mem + dst, code, code_len, src, len);
-            break;
+            NEXT();
         }
-        case 0x50: sp--; break;
-        case 0x51: {
+        op_50: sp--; NEXT();
+        op_51: {
             uint64_t off = u_small(&TOP);
             if (!mem_expand(m, &msize, &gas, off, 32)) FAIL(ST_OOG);
             TOP = u_from_be32(m->mem + off);
-            break;
+            NEXT();
         }
-        case 0x52: {
+        op_52: {
             uint64_t off = u_small(&ARG(0));
             if (!mem_expand(m, &msize, &gas, off, 32)) FAIL(ST_OOG);
             u_to_be(&ARG(1), m->mem + off);
             sp -= 2;
-            break;
+            NEXT();
         }
-        case 0x53: {
+        op_53: {
             uint64_t off = u_small(&ARG(0));
             if (!mem_expand(m, &msize, &gas, off, 1)) FAIL(ST_OOG);
             m->mem[off] = (unsigned char)ARG(1).w[0];
             sp -= 2;
-            break;
+            NEXT();
         }
-        case 0x54: {
+        op_54: {
             if (TOP.w[1] | TOP.w[2] | TOP.w[3] || TOP.w[0] >= N_SLOTS) FAIL(ST_UNSUPPORTED);
             unsigned k = (unsigned)TOP.w[0];
             uint64_t bit = (uint64_t)1 << k;
@@ -773,9 +821,9 @@ static CallResult machine_call(Machine *m, const unsigned char *cd, size_t cd_le
                 m->original[k] = m->storage[k];
             }
             TOP = m->storage[k];
-            break;
+            NEXT();
         }
-        case 0x55: {
+        op_55: {
             const u256 *key = &ARG(0), *val = &ARG(1);
             if (key->w[1] | key->w[2] | key->w[3] || key->w[0] >= N_SLOTS) FAIL(ST_UNSUPPORTED);
             unsigned k = (unsigned)key->w[0];
@@ -809,55 +857,55 @@ static CallResult machine_call(Machine *m, const unsigned char *cd, size_t cd_le
             CHARGE(cost);
             m->storage[k] = *val;
             sp -= 2;
-            break;
+            NEXT();
         }
-        case 0x56: {
+        op_56: {
             const u256 *d = &TOP;
             if (d->w[1] | d->w[2] | d->w[3] || d->w[0] >= code_len || !m->jumpdest[d->w[0]]) FAIL(ST_HALT);
             pc = (size_t)d->w[0];
             sp--;
-            continue;
+            DISPATCH();
         }
-        case 0x57: {
+        op_57: {
             const u256 *d = &ARG(0);
             if (!u_is_zero(&ARG(1))) {
                 if (d->w[1] | d->w[2] | d->w[3] || d->w[0] >= code_len || !m->jumpdest[d->w[0]]) FAIL(ST_HALT);
                 pc = (size_t)d->w[0];
                 sp -= 2;
-                continue;
+                DISPATCH();
             }
             sp -= 2;
-            break;
+            NEXT();
         }
-        case 0x58: stack[sp++] = u_from64(pc); break;
-        case 0x59: stack[sp++] = u_from64(msize); break;
-        case 0x5a: stack[sp++] = u_from64((uint64_t)gas); break;
-        case 0x5b: break;
-        case 0x5f: stack[sp++] = U256_ZERO; break;
-        case 0x60: stack[sp++] = u_from64(code[pc + 1]); pc += 2; continue;
-        case 0x61: stack[sp++] = u_from64(((uint64_t)code[pc + 1] << 8) | code[pc + 2]); pc += 3; continue;
-        case 0x62: case 0x63: case 0x64: case 0x65: case 0x66: case 0x67: case 0x68: case 0x69:
-        case 0x6a: case 0x6b: case 0x6c: case 0x6d: case 0x6e: case 0x6f: case 0x70: case 0x71:
-        case 0x72: case 0x73: case 0x74: case 0x75: case 0x76: case 0x77: case 0x78: case 0x79:
-        case 0x7a: case 0x7b: case 0x7c: case 0x7d: case 0x7e: case 0x7f: {
+        op_58: stack[sp++] = u_from64(pc); NEXT();
+        op_59: stack[sp++] = u_from64(msize); NEXT();
+        op_5a: stack[sp++] = u_from64((uint64_t)gas); NEXT();
+        op_5b: NEXT();
+        op_5f: stack[sp++] = U256_ZERO; NEXT();
+        op_60: stack[sp++] = u_from64(code[pc + 1]); pc += 2; DISPATCH();
+        op_61: stack[sp++] = u_from64(((uint64_t)code[pc + 1] << 8) | code[pc + 2]); pc += 3; DISPATCH();
+        op_62: op_63: op_64: op_65: op_66: op_67: op_68: op_69:
+        op_6a: op_6b: op_6c: op_6d: op_6e: op_6f: op_70: op_71:
+        op_72: op_73: op_74: op_75: op_76: op_77: op_78: op_79:
+        op_7a: op_7b: op_7c: op_7d: op_7e: op_7f: {
             int n = op - 0x5f;
             stack[sp++] = u_from_be(code + pc + 1, n);
             pc += 1 + n;
-            continue;
+            DISPATCH();
         }
-        case 0x80: case 0x81: case 0x82: case 0x83: case 0x84: case 0x85: case 0x86: case 0x87:
-        case 0x88: case 0x89: case 0x8a: case 0x8b: case 0x8c: case 0x8d: case 0x8e: case 0x8f:
+        op_80: op_81: op_82: op_83: op_84: op_85: op_86: op_87:
+        op_88: op_89: op_8a: op_8b: op_8c: op_8d: op_8e: op_8f:
             stack[sp] = stack[sp - 1 - (op - 0x80)];
             sp++;
-            break;
-        case 0x90: case 0x91: case 0x92: case 0x93: case 0x94: case 0x95: case 0x96: case 0x97:
-        case 0x98: case 0x99: case 0x9a: case 0x9b: case 0x9c: case 0x9d: case 0x9e: case 0x9f: {
+            NEXT();
+        op_90: op_91: op_92: op_93: op_94: op_95: op_96: op_97:
+        op_98: op_99: op_9a: op_9b: op_9c: op_9d: op_9e: op_9f: {
             u256 t = TOP;
             TOP = stack[sp - 2 - (op - 0x90)];
             stack[sp - 2 - (op - 0x90)] = t;
-            break;
+            NEXT();
         }
-        case 0xa0: case 0xa1: case 0xa2: case 0xa3: case 0xa4: {
+        op_a0: op_a1: op_a2: op_a3: op_a4: {
             int topics = op - 0xa0;
             uint64_t off = u_small(&ARG(0)), len = u_small(&ARG(1));
             if (len == UINT64_MAX) FAIL(ST_OOG);
@@ -865,10 +913,10 @@ static CallResult machine_call(Machine *m, const unsigned char *cd, size_t cd_le
             if (len && !mem_expand(m, &msize, &gas, off, len)) FAIL(ST_OOG);
             if (sp < (size_t)(2 + topics)) FAIL(ST_HALT);
             sp -= 2 + topics; /* the data and topics are discarded: nothing reads logs */
-            break;
+            NEXT();
         }
-        case 0xf3: /* RETURN */
-        case 0xfd: { /* REVERT */
+        op_f3: /* RETURN */
+        op_fd: { /* REVERT */
             uint64_t off = u_small(&ARG(0)), len = u_small(&ARG(1));
             sp -= 2;
             if (len == UINT64_MAX) FAIL(ST_OOG);
@@ -879,11 +927,11 @@ static CallResult machine_call(Machine *m, const unsigned char *cd, size_t cd_le
             if (op == 0xfd) FAIL(ST_REVERT);
             goto finish;
         }
-        default: /* 0xfe INVALID and anything not handled above */
-            FAIL(ST_HALT);
-        }
-        pc++;
+    op_invalid: /* 0xfe INVALID and every opcode not handled above */
+        FAIL(ST_HALT);
     }
+#undef DISPATCH
+#undef NEXT
 #undef TOP
 #undef ARG
 #undef FAIL
