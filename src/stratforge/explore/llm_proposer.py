@@ -131,7 +131,8 @@ class LLMProposer:
         )
 
     def wait(self, seconds: float) -> None:
-        self.backend.clock.sleep(min(seconds, WAIT_STEP_S))
+        # at least 10 ms: a remainder too small to move a float clock must not become a busy loop
+        self.backend.clock.sleep(min(max(seconds, 0.01), WAIT_STEP_S))
 
     def fatal_reason(self) -> str | None:
         return self._fatal

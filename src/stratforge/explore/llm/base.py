@@ -115,8 +115,8 @@ class LLMBackend(ABC):
                 # and retrying would multiply the cost of a hang; the next iteration tries again
                 if exc.fatal or not exc.retriable or isinstance(exc, LLMTimeout):
                     raise
-                if retry >= self.config.max_retries:
-                    raise
+                if retry >= self.config.max_retries or self.breaker.retry_in() > 0:
+                    raise  # out of retries, or this failure opened the breaker: report the real error
                 self.clock.sleep(self._wait_before_retry(exc, retry))
                 retry += 1
                 continue
