@@ -115,14 +115,20 @@ def test_real_cli_answers_with_usage_and_cost(kind, isolated, tmp_path):
     assert r.text == VALID and (r.input_tokens, r.output_tokens) == (4000, 1500)
     assert len(calls) == 1  # no title call, no retries
     if kind == "codex":
-        assert calls[0].path == "/v1/responses" and calls[0].headers["authorization"] == "Bearer sk-mock-codex"
+        assert (
+            calls[0].path == "/v1/responses" and calls[0].headers["authorization"] == "Bearer sk-mock-codex"
+        )
         # codex reports no cost: the shipped price table prices gpt-5.1-codex-mini at $0.25/$2 per MTok
         assert r.cost_usd == pytest.approx((4000 * 0.25 + 1500 * 2.0) / 1e6)
         assert not list((Path(os.environ["CODEX_HOME"])).glob("sessions/**/*.jsonl"))  # --ephemeral
     else:
         body = calls[0].body
         assert calls[0].headers["x-api-key"] == "sk-ant-mock" and body["tools"] == []  # --tools ""
-        assert body["system"][-1]["text"].endswith("You are a quant.") if isinstance(body["system"], list) else True
+        assert (
+            body["system"][-1]["text"].endswith("You are a quant.")
+            if isinstance(body["system"], list)
+            else True
+        )
         # the CLI's own total_cost_usd, consistent with its token counts at $3/$15 per MTok
         assert r.cost_usd == pytest.approx((4000 * 3 + 1500 * 15) / 1e6)
         assert r.extra["cost_from"] == "reported"
@@ -143,7 +149,10 @@ def test_real_cli_persistent_500_is_transient_and_the_final_error_is_reported(ki
 
 def test_real_cli_429_is_retried_after_a_wait(kind, isolated, tmp_path):
     clock = FakeClock()
-    script = [Fail(429, "rate limited", headers={"retry-after": "7"}, error_type="rate_limit_error"), Answer(VALID)]
+    script = [
+        Fail(429, "rate limited", headers={"retry-after": "7"}, error_type="rate_limit_error"),
+        Answer(VALID),
+    ]
     with mock_provider(*script) as srv:
         r = make_backend(_config(kind, srv, tmp_path), clock=clock).complete("p")
         calls = len(srv.model_calls())
@@ -206,7 +215,14 @@ def test_loop_waits_out_a_dead_provider_and_never_spins(kind, isolated, tmp_path
     clock = FakeClock(wall=time.time())
     with mock_provider(default=Fail(500, HIGH_DEMAND)) as srv:
         explorer = _explorer(
-            kind, srv, tmp_path, clock, max_iterations=1000, max_runtime_s=600, max_retries=1, breaker_threshold=3
+            kind,
+            srv,
+            tmp_path,
+            clock,
+            max_iterations=1000,
+            max_runtime_s=600,
+            max_retries=1,
+            breaker_threshold=3,
         )
         reason = explorer.run()
         calls = len(srv.model_calls())
@@ -266,7 +282,9 @@ def test_loop_answer_without_code_is_recorded_and_the_loop_goes_on(kind, isolate
         reason = _explorer(kind, srv, tmp_path, clock, max_iterations=2).run()
     its = _iterations(tmp_path)
     assert "max iterations" in reason and len(its) == 2 and clock.sleeps == []
-    assert all(i.status == "failed" and "no Solidity code" in i.errors[0] and i.response == prose for i in its)
+    assert all(
+        i.status == "failed" and "no Solidity code" in i.errors[0] and i.response == prose for i in its
+    )
     assert all(i.prompt and "DRAFT_STRATEGY_IDEA" in i.prompt for i in its)  # it was sent: it is kept
 
 

@@ -14,6 +14,7 @@ tried to reach the internet.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -75,7 +76,9 @@ def _sse(handler: BaseHTTPRequestHandler, events: list[tuple[str, dict[str, Any]
     handler.close_connection = True
 
 
-def _json(handler: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+def _json(
+    handler: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None
+) -> None:
     payload = json.dumps(body).encode()
     handler.send_response(status)
     handler.send_header("content-type", "application/json")
@@ -102,7 +105,13 @@ class MockProvider:
                 pass
 
             def _record(self, body: Any) -> Seen:
-                seen = Seen(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.time())
+                seen = Seen(
+                    self.command,
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                    time.time(),
+                )
                 with outer._lock:
                     outer.seen.append(seen)
                 return seen
@@ -137,10 +146,8 @@ class MockProvider:
                     return
                 with outer._lock:
                     behaviour = outer.script.pop(0) if outer.script else outer.default
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up
                     outer._reply(self, path, body if isinstance(body, dict) else {}, behaviour)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (timeouts)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -200,14 +207,39 @@ class MockProvider:
         _sse(
             h,
             [
-                ("response.created", {"type": "response.created", "response": {**response, "status": "in_progress"}}),
-                ("response.output_item.added", {"type": "response.output_item.added", "output_index": 0,
-                                                "item": {**item, "content": [], "status": "in_progress"}}),
-                ("response.output_text.delta", {"type": "response.output_text.delta", "item_id": "msg_mock_1",
-                                                "output_index": 0, "content_index": 0, "delta": a.text}),
-                ("response.output_item.done", {"type": "response.output_item.done", "output_index": 0, "item": item}),
-                ("response.completed", {"type": "response.completed",
-                                        "response": {**response, "output": [item], "usage": usage}}),
+                (
+                    "response.created",
+                    {"type": "response.created", "response": {**response, "status": "in_progress"}},
+                ),
+                (
+                    "response.output_item.added",
+                    {
+                        "type": "response.output_item.added",
+                        "output_index": 0,
+                        "item": {**item, "content": [], "status": "in_progress"},
+                    },
+                ),
+                (
+                    "response.output_text.delta",
+                    {
+                        "type": "response.output_text.delta",
+                        "item_id": "msg_mock_1",
+                        "output_index": 0,
+                        "content_index": 0,
+                        "delta": a.text,
+                    },
+                ),
+                (
+                    "response.output_item.done",
+                    {"type": "response.output_item.done", "output_index": 0, "item": item},
+                ),
+                (
+                    "response.completed",
+                    {
+                        "type": "response.completed",
+                        "response": {**response, "output": [item], "usage": usage},
+                    },
+                ),
             ],
         )
 
@@ -222,7 +254,11 @@ class MockProvider:
             usage["cost"] = a.cost
         base = {"id": "chatcmpl-mock", "created": int(time.time()), "model": model}
         if not stream:
-            choice = {"index": 0, "message": {"role": "assistant", "content": a.text}, "finish_reason": "stop"}
+            choice = {
+                "index": 0,
+                "message": {"role": "assistant", "content": a.text},
+                "finish_reason": "stop",
+            }
             _json(h, 200, {**base, "object": "chat.completion", "choices": [choice], "usage": usage})
             return
         h.send_response(200)
@@ -230,10 +266,19 @@ class MockProvider:
         h.send_header("connection", "close")
         h.end_headers()
         chunks = [
-            {**base, "object": "chat.completion.chunk",
-             "choices": [{"index": 0, "delta": {"role": "assistant", "content": a.text}, "finish_reason": None}]},
-            {**base, "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-             "usage": usage},
+            {
+                **base,
+                "object": "chat.completion.chunk",
+                "choices": [
+                    {"index": 0, "delta": {"role": "assistant", "content": a.text}, "finish_reason": None}
+                ],
+            },
+            {
+                **base,
+                "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                "usage": usage,
+            },
         ]
         for c in chunks:
             h.wfile.write(f"data: {json.dumps(c)}\n\n".encode())
@@ -243,27 +288,63 @@ class MockProvider:
 
     @staticmethod
     def _messages(h: BaseHTTPRequestHandler, model: str, a: Answer, stream: bool) -> None:
-        usage = {"input_tokens": a.input_tokens, "output_tokens": a.output_tokens,
-                 "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
-        message = {"id": "msg_mock_1", "type": "message", "role": "assistant", "model": model,
-                   "stop_reason": "end_turn", "stop_sequence": None}
+        usage = {
+            "input_tokens": a.input_tokens,
+            "output_tokens": a.output_tokens,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        }
+        message = {
+            "id": "msg_mock_1",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+        }
         if not stream:
             _json(h, 200, {**message, "content": [{"type": "text", "text": a.text}], "usage": usage})
             return
         _sse(
             h,
             [
-                ("message_start", {"type": "message_start", "message": {
-                    **message, "content": [], "stop_reason": None,
-                    "usage": {**usage, "output_tokens": 1}}}),
-                ("content_block_start", {"type": "content_block_start", "index": 0,
-                                         "content_block": {"type": "text", "text": ""}}),
-                ("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                         "delta": {"type": "text_delta", "text": a.text}}),
+                (
+                    "message_start",
+                    {
+                        "type": "message_start",
+                        "message": {
+                            **message,
+                            "content": [],
+                            "stop_reason": None,
+                            "usage": {**usage, "output_tokens": 1},
+                        },
+                    },
+                ),
+                (
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": 0,
+                        "content_block": {"type": "text", "text": ""},
+                    },
+                ),
+                (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "text_delta", "text": a.text},
+                    },
+                ),
                 ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-                ("message_delta", {"type": "message_delta",
-                                   "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                                   "usage": {"output_tokens": a.output_tokens}}),
+                (
+                    "message_delta",
+                    {
+                        "type": "message_delta",
+                        "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                        "usage": {"output_tokens": a.output_tokens},
+                    },
+                ),
                 ("message_stop", {"type": "message_stop"}),
             ],
         )

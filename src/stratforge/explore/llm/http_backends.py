@@ -10,6 +10,7 @@ so a server that drips bytes cannot hold a call open much past ``timeout_s``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -116,7 +117,6 @@ class _SDKBackend(LLMBackend):
 
     def _send(self, request: Any) -> Any:
         """Run one SDK request; SDK exceptions become classified `LLMError`s."""
-        sdk = (anthropic, openai)
         try:
             return request()
         except (anthropic.APITimeoutError, openai.APITimeoutError) as exc:
@@ -139,13 +139,13 @@ class _SDKBackend(LLMBackend):
                 f"{self.kind}: connection failed: {exc.__cause__ or exc}", retriable=True
             ) from None
         except (anthropic.APIResponseValidationError, openai.APIResponseValidationError, ValueError) as exc:
-            raise LLMBackendError(f"{self.kind}: malformed JSON in the response: {exc}", retriable=True) from None
+            raise LLMBackendError(
+                f"{self.kind}: malformed JSON in the response: {exc}", retriable=True
+            ) from None
         except LLMError:
             raise
         except (anthropic.AnthropicError, openai.OpenAIError) as exc:  # pragma: no cover - SDK-internal
             raise LLMBackendError(f"{self.kind}: {type(exc).__name__}: {exc}", retriable=False) from None
-        finally:
-            del sdk
 
 
 def _int(v: Any) -> int:
@@ -217,7 +217,9 @@ class OpenAICompatBackend(_SDKBackend):
 
     def _token_param(self) -> str:
         official = "api.openai.com" in self.config.effective_base_url
-        return "max_completion_tokens" if official or _REASONING_MODEL.match(self.config.model) else "max_tokens"
+        return (
+            "max_completion_tokens" if official or _REASONING_MODEL.match(self.config.model) else "max_tokens"
+        )
 
     def cost_source(self) -> str | None:
         if self._openrouter() and not (self.config.price_per_mtok_in or self.config.price_per_mtok_out):
@@ -238,7 +240,11 @@ class OpenAICompatBackend(_SDKBackend):
         )
         messages = [{"role": "system", "content": system}] if system else []
         messages.append({"role": "user", "content": prompt})
-        kwargs: dict[str, Any] = {"model": cfg.model, "messages": messages, self._token_param(): cfg.max_tokens}
+        kwargs: dict[str, Any] = {
+            "model": cfg.model,
+            "messages": messages,
+            self._token_param(): cfg.max_tokens,
+        }
         if cfg.temperature is not None:
             kwargs["temperature"] = cfg.temperature
         if self._openrouter():
@@ -256,16 +262,17 @@ class OpenAICompatBackend(_SDKBackend):
         if not isinstance(text, str):
             raise LLMBackendError("openai: first choice has no text content", retriable=True)
         usage = data.usage
-        extra: dict[str, Any] = {"finish_reason": choices[0].finish_reason, "usage_reported": usage is not None}
+        extra: dict[str, Any] = {
+            "finish_reason": choices[0].finish_reason,
+            "usage_reported": usage is not None,
+        }
         if usage is not None:
             details = getattr(usage, "prompt_tokens_details", None)
             extra["cache_read_tokens"] = _int(getattr(details, "cached_tokens", 0))
             reported = (usage.model_extra or {}).get("cost")
             if reported is not None:
-                try:
+                with contextlib.suppress(TypeError, ValueError):
                     extra["reported_cost_usd"] = float(reported)
-                except (TypeError, ValueError):
-                    pass
         return LLMResponse(
             text=text,
             model=str(data.model or cfg.model),
