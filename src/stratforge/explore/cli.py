@@ -149,9 +149,11 @@ def _check_llm_budget(llm: dict[str, object], budget_usd: float | None) -> None:
     from stratforge.explore.llm_proposer import budget_cost_problem
 
     try:
-        problem = budget_cost_problem(make_backend(LLMConfig.from_dict(dict(llm))), budget_usd)
+        backend = make_backend(LLMConfig.from_dict(dict(llm)))
     except LLMConfigError as e:
         raise typer.BadParameter(str(e)) from None
+    problem = budget_cost_problem(backend, budget_usd)
+    backend.close()
     if problem:
         raise typer.BadParameter(problem)
 
