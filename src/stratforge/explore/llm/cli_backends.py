@@ -1,18 +1,17 @@
 """Backends that drive an agent CLI as a subprocess: `codex exec --json` and `claude -p`.
 
 The prompt goes on stdin (no argv length limits, nothing in `ps`), the process runs in its own
-session so a timeout kills the whole process group (the CLI and anything it spawned), and stderr is
-kept on the response and in error messages.
+session so a timeout kills the whole process group (the CLI and anything it spawned), the group dies
+with stratforge however stratforge dies (`stratforge.process`), and stderr is kept on the response
+and in error messages.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stratforge import process
 from stratforge.explore.llm.base import LLMBackend
 from stratforge.explore.llm.types import (
     LLMBackendError,
@@ -76,11 +76,6 @@ class CLIResult:
     elapsed_s: float
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 def run_cli(
     argv: list[str], stdin_text: str, timeout_s: float, env: dict[str, str] | None = None
 ) -> CLIResult:
@@ -100,19 +95,20 @@ def _run_in(
     exe: str, argv: list[str], stdin_text: str, timeout_s: float, workdir: str, env: dict[str, str] | None
 ) -> CLIResult:
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
+    # Own process group under the supervisor of stratforge.process: kill_group reaches every
+    # descendant, and the group dies with this process however it dies.
+    proc = process.popen(
         [exe, *argv[1:]],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=workdir,
         env=None if env is None else {**os.environ, **env},
-        start_new_session=True,  # own process group: killpg reaches every descendant
     )
     try:
         out, err = proc.communicate(stdin_text.encode("utf-8"), timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        process.kill_group(proc)
         try:
             out, err = proc.communicate(timeout=5)
         except subprocess.TimeoutExpired:  # a descendant escaped the group and holds the pipes
@@ -122,7 +118,7 @@ def _run_in(
             + (f"; stderr: {_tail(err.decode('utf-8', 'replace'))}" if err else "")
         ) from None
     except BaseException:
-        _kill_group(proc)
+        process.kill_group(proc)
         proc.wait()
         raise
     return CLIResult(
