@@ -222,9 +222,10 @@ def test_circuit_breaker_stops_sending(tmp_path, clock):
         with pytest.raises(LLMBackendError, match="HTTP 500"):
             be.complete("p")  # three failures open the circuit mid-retry: no 10 retries, the real error
         assert len(srv.requests) == 3 and be.ready_in() == pytest.approx(60)
-        with pytest.raises(CircuitOpen):
+        with pytest.raises(CircuitOpen) as ei:
             be.complete("another")
         assert len(srv.requests) == 3  # refused without sending
+        assert ei.value.retry_at == pytest.approx(clock.now() + 60)
         clock.advance(61)
         srv.script.append(Reply(body=openai_body("recovered")))
         assert be.complete("another").text == "recovered"  # half-open trial succeeds

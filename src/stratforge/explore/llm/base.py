@@ -18,6 +18,7 @@ from stratforge.explore.llm.ledger import CostLedger, price_usd
 from stratforge.explore.llm.prices import Price, load_prices
 from stratforge.explore.llm.resilience import Backoff, CircuitBreaker, Clock, RateLimiter, SystemClock
 from stratforge.explore.llm.types import (
+    CircuitOpen,
     LLMBackendError,
     LLMConfigError,
     LLMError,
@@ -99,7 +100,11 @@ class LLMBackend(ABC):
         retry = 0
         while True:
             self.ledger.check()
-            self.breaker.before_call()
+            try:
+                self.breaker.before_call()
+            except CircuitOpen as exc:
+                exc.retry_at = self.clock.now() + exc.retry_in_s
+                raise
             self.limiter.wait()
             self.attempts += 1
             t0 = time.perf_counter()

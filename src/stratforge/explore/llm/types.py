@@ -81,9 +81,10 @@ class CircuitOpen(LLMError):
     ``retry_in_s`` is how long until the breaker lets a trial call through.
     """
 
-    def __init__(self, message: str, *, retry_in_s: float = 0.0) -> None:
+    def __init__(self, message: str, *, retry_in_s: float = 0.0, retry_at: float | None = None) -> None:
         super().__init__(message)
         self.retry_in_s = retry_in_s
+        self.retry_at = retry_at  #: wall-clock (epoch) time of the trial call, on the backend's clock
 
 
 class BudgetExceeded(LLMError):
