@@ -8,8 +8,8 @@ from pathlib import Path
 import mlx.core as mx
 import numpy as np
 import pytest
-
 from phase5_data import PHASE5_DATA, needs_phase5
+
 from stratforge.trader.model import (
     FEEDFORWARD,
     PHASE5,

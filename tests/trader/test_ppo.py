@@ -7,8 +7,8 @@ from pathlib import Path
 import mlx.core as mx
 import numpy as np
 import pytest
-
 from phase5_data import PHASE5_DATA
+
 from stratforge.trader.model import init_feedforward, init_phase5, load_numpy_params, numpy_forward
 from stratforge.trader.ppo import (
     UPDATE_LOG_COLUMNS,

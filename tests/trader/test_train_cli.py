@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from phase5_data import PHASE5_DATA, needs_phase5
+
 from stratforge import stats
 from stratforge.trader.train import (
     EVAL_SEED_BASE,
