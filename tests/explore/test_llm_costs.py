@@ -183,3 +183,16 @@ def test_codex_sandbox_given_as_one_argument_is_recognised(tmp_path, monkeypatch
     make_backend(cfg, clock=FakeClock()).complete("p")
     argv = (bindir / "codex.argv").read_text().split("\n")[:-1]
     assert "--sandbox" not in argv and "--sandbox=workspace-write" in argv and "--ephemeral" in argv
+
+
+def test_explore_run_without_codex_credentials_fails_before_starting(tmp_path, monkeypatch):
+    from stratforge.explore.cli import app
+
+    monkeypatch.delenv("CODEX_API_KEY", raising=False)
+    monkeypatch.setenv("CODEX_HOME", str(tmp_path / "empty-codex-home"))
+    run = tmp_path / "run"
+    res = CliRunner().invoke(
+        app, ["run", "--state-dir", str(run), "--backend", "codex", "--model", "gpt-5.1"]
+    )
+    flat = " ".join(res.output.split())
+    assert res.exit_code == 2 and "CODEX_API_KEY" in flat and "codex login" in flat and not run.exists()

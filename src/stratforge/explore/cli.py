@@ -144,12 +144,14 @@ def run(
 
 
 def _check_llm_budget(llm: dict[str, object], budget_usd: float | None) -> None:
-    """Refuse, before a run directory is created, a budget that the run's costs could never reach."""
+    """Refuse, before a run directory is created, a backend without credentials and a budget that
+    the run's costs could never reach."""
     from stratforge.explore.llm import LLMConfig, make_backend
     from stratforge.explore.llm_proposer import budget_cost_problem
 
     try:
         backend = make_backend(LLMConfig.from_dict(dict(llm)))
+        backend.check_setup()  # e.g. codex without CODEX_API_KEY or a login: say so before starting
     except LLMConfigError as e:
         raise typer.BadParameter(str(e)) from None
     problem = budget_cost_problem(backend, budget_usd)

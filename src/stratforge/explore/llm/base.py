@@ -137,6 +137,10 @@ class LLMBackend(ABC):
                     resp.extra["cache_error"] = f"{type(exc).__name__}: {exc}"
             return resp
 
+    def check_setup(self) -> None:  # noqa: B027 - optional hook, most backends need nothing
+        """Raise `LLMConfigError` now, before any run starts, for what would fail every call
+        (missing credentials); the default checks nothing."""
+
     def ready_in(self) -> float:
         """Seconds until a call could be sent (0 unless the circuit breaker is open)."""
         return self.breaker.retry_in()

@@ -260,7 +260,7 @@ class CodexCLIBackend(LLMBackend):
             args.append(f'{p}.env_key="{self._key_env()}"')
         return [x for a in args for x in ("-c", a)]
 
-    def check_credentials(self) -> None:
+    def check_setup(self) -> None:
         if self.config.base_url:
             return  # a custom server: the key is optional (local servers need none)
         if os.environ.get("CODEX_API_KEY"):
@@ -282,7 +282,7 @@ class CodexCLIBackend(LLMBackend):
         return [*cmd, *self.provider_args(), *self.config.extra_args, "-"]
 
     def _call(self, prompt: str, system: str | None) -> LLMResponse:
-        self.check_credentials()
+        self.check_setup()
         stdin = f"{system}\n\n{prompt}" if system else prompt
         res = run_cli(self.argv(), stdin, self.config.timeout_s)
         tr = parse_codex_jsonl(res.stdout)
