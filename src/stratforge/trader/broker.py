@@ -110,14 +110,10 @@ class PaperBroker:
     def token_book(up_book: OrderBook, token: str) -> OrderBook:
         return up_book if token == "UP" else up_book.complement()
 
-    def buy(self, market: str, asset: str, token: str, usd: float, up_book: OrderBook, ts: float) -> Fill:
-        """Open (or add to) a position by spending up to `usd` on the token's asks."""
+    # -- fills (pure: no position changes; the decision engine and `buy`/`close` build on them) ------
+    def fill_buy(self, token: str, usd: float, up_book: OrderBook, ts: float, market: str = "") -> Fill:
+        """Spend up to `usd` on the token's asks, level by level, paying the taker fee."""
         fill = Fill(market, token, "BUY", ts)
-        held = self.positions.get(market)
-        if held is not None and held.token != token:
-            fill.rejected = "opposite position open"
-            fill.unfilled = usd
-            return fill
         asks = self.token_book(up_book, token).ask_levels()
         plan: list[tuple[float, float]] = []
         budget = usd
@@ -131,33 +127,18 @@ class PaperBroker:
         if shares < self.cfg.min_shares:
             fill.rejected = "below minimum size" if asks else "empty book"
             fill.unfilled = usd
-            self.fills.append(fill)
             return fill
         fill.shares = shares
         fill.notional = sum(p * s for p, s in plan)
         fill.fee = sum(self._fee(s, p) for p, s in plan)
         fill.unfilled = max(budget, 0.0)
-        self.fees_paid += fill.fee
-        if held is None:
-            self.positions[market] = Position(
-                market, asset, token, shares, fill.notional + fill.fee, ts, fill.fee
-            )
-        else:
-            held.shares += shares
-            held.cost += fill.notional + fill.fee
-            held.fees += fill.fee
-        self.fills.append(fill)
         return fill
 
-    def close(self, market: str, up_book: OrderBook, ts: float) -> tuple[Fill, float]:
-        """Sell the open position into the bids. Returns the fill and the realized PnL (after fees)
-        of the part sold; an unsold remainder stays open."""
-        pos = self.positions.get(market)
-        if pos is None:
-            return Fill(market, "", "SELL", ts, rejected="no position"), 0.0
-        fill = Fill(market, pos.token, "SELL", ts)
-        bids = self.token_book(up_book, pos.token).bid_levels()
-        remaining = pos.shares
+    def fill_sell(self, token: str, shares: float, up_book: OrderBook, ts: float, market: str = "") -> Fill:
+        """Sell up to `shares` of the token into its bids, level by level, paying the taker fee."""
+        fill = Fill(market, token, "SELL", ts)
+        bids = self.token_book(up_book, token).bid_levels()
+        remaining = shares
         plan: list[tuple[float, float]] = []
         for price, size in bids:
             if remaining <= 1e-12:
@@ -166,17 +147,49 @@ class PaperBroker:
             plan.append((price, take))
             remaining -= take
         sold = sum(s for _, s in plan)
-        if sold < min(self.cfg.min_shares, pos.shares) - 1e-9 or sold <= 0:
+        if sold < min(self.cfg.min_shares, shares) - 1e-9 or sold <= 0:
             fill.rejected = "below minimum size" if bids else "empty book"
-            fill.unfilled = pos.shares
-            self.fills.append(fill)
-            return fill, 0.0
+            fill.unfilled = shares
+            return fill
         fill.shares = sold
         fill.notional = sum(p * s for p, s in plan)
         fill.fee = sum(self._fee(s, p) for p, s in plan)
         fill.unfilled = max(remaining, 0.0)
-        self.fees_paid += fill.fee
+        return fill
+
+    # -- stateful broker (the training environment's positions) ---------------------------------
+    def buy(self, market: str, asset: str, token: str, usd: float, up_book: OrderBook, ts: float) -> Fill:
+        """Open (or add to) a position by spending up to `usd` on the token's asks."""
+        held = self.positions.get(market)
+        if held is not None and held.token != token:
+            return Fill(market, token, "BUY", ts, unfilled=usd, rejected="opposite position open")
+        fill = self.fill_buy(token, usd, up_book, ts, market)
         self.fills.append(fill)
+        if fill.rejected:
+            return fill
+        self.fees_paid += fill.fee
+        if held is None:
+            self.positions[market] = Position(
+                market, asset, token, fill.shares, fill.notional + fill.fee, ts, fill.fee
+            )
+        else:
+            held.shares += fill.shares
+            held.cost += fill.notional + fill.fee
+            held.fees += fill.fee
+        return fill
+
+    def close(self, market: str, up_book: OrderBook, ts: float) -> tuple[Fill, float]:
+        """Sell the open position into the bids. Returns the fill and the realized PnL (after fees)
+        of the part sold; an unsold remainder stays open."""
+        pos = self.positions.get(market)
+        if pos is None:
+            return Fill(market, "", "SELL", ts, rejected="no position"), 0.0
+        fill = self.fill_sell(pos.token, pos.shares, up_book, ts, market)
+        self.fills.append(fill)
+        if fill.rejected:
+            return fill, 0.0
+        sold = fill.shares
+        self.fees_paid += fill.fee
         frac = sold / pos.shares
         cost = pos.cost * frac
         entry_fees = pos.fees * frac

@@ -17,6 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from stratforge.trader import cli_ops
+
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 # Wide tables when output goes to a file or pipe (logs), the terminal's width otherwise.
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -260,4 +262,4 @@ def synth(
     console.print(f"wrote {n} lines ({len(session.markets)} markets) to {out}")
 
 
-from stratforge.trader import cli_ops  # noqa: E402,F401
+cli_ops.register(app)

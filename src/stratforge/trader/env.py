@@ -45,6 +45,8 @@ from stratforge.trader.markets.messages import (
     BookSnapshot,
     Kline,
     MarketInfo,
+    MarketResolved,
+    Message,
     PriceChange,
 )
 from stratforge.trader.markets.session import Session
@@ -69,19 +71,38 @@ class Observation(NamedTuple):
 
 
 class FeedState:
-    """Applies feed messages to per-symbol futures flow and per-market UP books."""
+    """Applies feed messages to per-symbol futures flow and per-market UP books.
+
+    Replays pull messages from the session (:meth:`advance`); live runners push them one by one
+    (:meth:`apply`) and keep nothing else, and follow the active markets with :meth:`add_market` /
+    :meth:`remove_market`. ``resolved`` holds the venue's ``market_resolved`` winners by condition id.
+    """
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.flows: dict[str, FuturesFlow] = {}
         self.books: dict[str, MarketBook] = {}  # by condition_id
         self._by_token: dict[str, MarketBook] = {}
+        self.resolved: dict[str, MarketResolved] = {}
         for m in session.markets:
-            mb = MarketBook(m.up_token)
-            self.books[m.condition_id] = mb
-            self._by_token[m.up_token] = mb
+            self.add_market(m)
         self._i = 0
         self.now = -np.inf
+
+    def add_market(self, m: MarketInfo) -> MarketBook:
+        """Start keeping the book of ``m`` (idempotent)."""
+        mb = self.books.get(m.condition_id)
+        if mb is None:
+            mb = self.books[m.condition_id] = MarketBook(m.up_token)
+            self._by_token[m.up_token] = mb
+        return mb
+
+    def remove_market(self, m: MarketInfo) -> None:
+        """Forget the book of a market that is over (bounded memory in long sessions)."""
+        mb = self.books.pop(m.condition_id, None)
+        if mb is not None:
+            self._by_token.pop(mb.up_token, None)
+        self.resolved.pop(m.condition_id, None)
 
     def flow(self, symbol: str) -> FuturesFlow:
         f = self.flows.get(symbol)
@@ -89,31 +110,36 @@ class FeedState:
             f = self.flows[symbol] = FuturesFlow()
         return f
 
+    def apply(self, m: Message) -> None:
+        """Apply one feed message (unknown kinds are ignored)."""
+        if isinstance(m, AggTrade):
+            self.flow(m.symbol).on_trade(m)
+        elif isinstance(m, PriceChange):
+            done: set[str] = set()
+            for asset_id, *_ in m.changes:
+                mb = self._by_token.get(asset_id)
+                if mb is not None and asset_id not in done:
+                    mb.on_change(m)
+                    done.add(asset_id)
+        elif isinstance(m, BookSnapshot):
+            mb = self._by_token.get(m.asset_id)
+            if mb is not None:
+                mb.on_snapshot(m)
+        elif isinstance(m, Kline):
+            self.flow(m.symbol).on_kline(m)
+        elif isinstance(m, MarketResolved):
+            self.resolved[m.market] = m
+
     def advance(self, t: float) -> int:
-        """Apply every message with time <= t. Returns how many were applied."""
+        """Apply every session message with time <= t. Returns how many were applied."""
         msgs = self.session.messages
         i, n = self._i, len(msgs)
-        flows, by_token = self.flows, self._by_token
+        apply = self.apply
         while i < n:
             m = msgs[i]
             if m.ts > t:
                 break
-            if isinstance(m, AggTrade):
-                f = flows.get(m.symbol) or self.flow(m.symbol)
-                f.on_trade(m)
-            elif isinstance(m, PriceChange):
-                done: set[str] = set()
-                for asset_id, *_ in m.changes:
-                    mb = by_token.get(asset_id)
-                    if mb is not None and asset_id not in done:
-                        mb.on_change(m)
-                        done.add(asset_id)
-            elif isinstance(m, BookSnapshot):
-                mb = by_token.get(m.asset_id)
-                if mb is not None:
-                    mb.on_snapshot(m)
-            elif isinstance(m, Kline):
-                (flows.get(m.symbol) or self.flow(m.symbol)).on_kline(m)
+            apply(m)
             i += 1
         applied = i - self._i
         self._i = i
