@@ -13,7 +13,7 @@ per-slot arrays of ``env.Observation.context``; the learned model never sees it.
   than 1 minute remains, BUY if the 1-minute futures return feature (x50) is above +0.05, SELL if below
   -0.05, then hold to settlement. The threshold (a 0.1% move in a minute) was fixed a priori.
 - ``oracle``: knows the true UP probability p (synthetic sessions only). Flat: buys the side whose
-  expected value (p or 1 - p) beats its ask plus taker fee by `margin`; holding: sells only when the
+  expected value (p or 1 - p, less the fee taken in shares) beats its ask by `margin`; holding: sells only when the
   bid after fee beats the expected value by `margin`, otherwise holds to settlement. An upper bound
   for what the lag offers a taker, not a proof of optimality.
 """
@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from stratforge.trader.broker import taker_fee
+from stratforge.trader.fees import CRYPTO_FEES_V2
 
 HOLD, BUY, SELL = 0, 1, 2
 NEAR_EXPIRY_S = 120.0
@@ -150,22 +150,23 @@ class OraclePolicy:
         p, bid, ask = _ctx(context, "true_prob", n), _ctx(context, "bid", n), _ctx(context, "ask", n)
         side = np.nan_to_num(_ctx(context, "side", n))
         acts = np.zeros(n, dtype=np.int64)
-        m = self.margin
+        m, fees = self.margin, CRYPTO_FEES_V2
         for i in range(n):
             if np.isnan(p[i]) or np.isnan(bid[i]) or np.isnan(ask[i]):
                 continue
             up_ask, up_bid = ask[i], bid[i]
             dn_ask, dn_bid = 1.0 - bid[i], 1.0 - ask[i]
             if side[i] == 0:
-                edge_up = p[i] - up_ask - taker_fee(1.0, up_ask)
-                edge_dn = (1.0 - p[i]) - dn_ask - taker_fee(1.0, dn_ask)
+                # A buy's fee is taken in shares: one share bought at the ask pays out (1 - F).
+                edge_up = p[i] * (1.0 - fees.fee_shares(1.0, up_ask)) - up_ask
+                edge_dn = (1.0 - p[i]) * (1.0 - fees.fee_shares(1.0, dn_ask)) - dn_ask
                 if edge_up > m and edge_up >= edge_dn:
                     acts[i] = BUY
                 elif edge_dn > m:
                     acts[i] = SELL
-            elif side[i] > 0 and up_bid - taker_fee(1.0, up_bid) > p[i] + m:
+            elif side[i] > 0 and up_bid - fees.fee_usdc(1.0, up_bid) > p[i] + m:
                 acts[i] = SELL  # closes UP
-            elif side[i] < 0 and dn_bid - taker_fee(1.0, dn_bid) > (1.0 - p[i]) + m:
+            elif side[i] < 0 and dn_bid - fees.fee_usdc(1.0, dn_bid) > (1.0 - p[i]) + m:
                 acts[i] = BUY  # closes DOWN
         return _onehot(acts)
 

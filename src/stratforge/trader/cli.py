@@ -44,6 +44,14 @@ def _lag(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _sizing(text: str) -> str:
+    from stratforge.trader.sizing import SIZINGS
+
+    if text not in SIZINGS:
+        _fail(f"--sizing must be one of {', '.join(SIZINGS)}, got {text!r}")
+    return text
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -76,10 +84,11 @@ def train(
     entropy: float = typer.Option(0.03, min=0.0, help="Entropy bonus coefficient."),
     lr_actor: float = typer.Option(1e-4, min=0.0),
     lr_critic: float = typer.Option(3e-4, min=0.0),
-    lag: str = typer.Option("15,40", help="Synthetic book lag range in seconds, 'min,max'."),
+    lag: str = typer.Option("0,2", help="Synthetic book lag range in seconds, 'min,max' (old: 15,40)."),
     lean: float = typer.Option(
-        0.25, min=0.0, help="Synthetic stale-side thinning (0: the book shows no tell)."
+        0.0, min=0.0, help="Synthetic stale-side thinning (0: no tell; the old market used 0.25)."
     ),
+    sizing: str = typer.Option("confidence", help="Entry sizing: confidence (0.25-1.0 x size) or fixed."),
 ) -> None:
     """Train a PPO agent on synthetic sessions (checkpoints, updates.csv, final model in OUT/model)."""
     from stratforge.trader.train import TrainConfig
@@ -95,6 +104,7 @@ def train(
         episodes=episodes, seed=seed, init=init, tick_s=tick, trade_usd=trade_usd, latency_s=latency,
         gamma=gamma, entropy_coef=entropy, lr_actor=lr_actor, lr_critic=lr_critic, buffer_size=buffer,
         minibatch_size=minibatch, n_epochs=epochs, n_envs=envs, lag_s=_lag(lag), imbalance_lean=lean,
+        sizing=_sizing(sizing),
     )  # fmt: skip
     with _progress() as prog:
         task = prog.add_task("training", total=episodes, info="")

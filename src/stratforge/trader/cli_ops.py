@@ -57,7 +57,10 @@ def run_cmd(
     ),
     data_dir: Path = DATA_DIR,
     database_url: str | None = DB_URL,
-    trade_size: float = typer.Option(10.0, "--trade-size", help="USDC per entry."),
+    trade_size: float = typer.Option(10.0, "--trade-size", help="USDC per entry (full size)."),
+    sizing: str = typer.Option(
+        "confidence", "--sizing", help="confidence (0.25-1.0 x trade size by price) or fixed."
+    ),
     tick: float = typer.Option(5.0, "--tick", help="Seconds between decisions."),
     explore: bool = typer.Option(False, "--explore", help="Sample actions (seeded) instead of the argmax."),
     learn: bool = typer.Option(
@@ -80,6 +83,8 @@ def run_cmd(
     install_redaction()
     if mode not in ("paper", "live"):
         raise typer.BadParameter("must be paper or live", param_hint="--mode")
+    if sizing not in ("confidence", "fixed"):
+        raise typer.BadParameter("confidence or fixed", param_hint="--sizing")
     if futures not in ("binance", "okx", "auto"):
         raise typer.BadParameter("binance, okx or auto", param_hint="--futures")
     if mode == "live":
@@ -111,6 +116,7 @@ def run_cmd(
         data_dir=data_dir,
         database_url=database_url,
         trade_size=trade_size,
+        sizing=sizing,
         tick_s=tick,
         explore=explore,
         learn=learn,

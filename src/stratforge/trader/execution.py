@@ -3,8 +3,8 @@
 The decision engine sends every entry, exit and settlement through an ``Execution``; it never knows
 whether fills come from the paper broker walking the (replayed or live) book or from the venue
 (:class:`stratforge.trader.live.executor.LiveExecution`). Both return the broker's
-:class:`~stratforge.trader.broker.Fill`: shares, USDC notional and fee of what actually filled, or
-``rejected`` with the reason. A rejected sell leaves the position open (the engine keeps it).
+:class:`~stratforge.trader.broker.Fill`: shares received, shares traded, USDC notional and the fee
+(a buy's in shares, a sell's in USDC) of what actually filled, or ``rejected`` with the reason. A rejected sell leaves the position open (the engine keeps it).
 """
 
 from __future__ import annotations
@@ -56,10 +56,10 @@ class PaperExecution:
         self.broker = PaperBroker(cfg or BrokerConfig())
 
     def buy(self, market: MarketInfo, side: str, usd: float, up_book: OrderBook, now: float) -> Fill:
-        return self.broker.fill_buy(side, usd, up_book, now, market.condition_id)
+        return self.broker.fill_buy(side, usd, up_book, now, market.condition_id, market.fees)
 
     def sell(self, pos: Position, up_book: OrderBook, now: float) -> Fill:
-        return self.broker.fill_sell(pos.side, pos.shares, up_book, now, pos.condition_id)
+        return self.broker.fill_sell(pos.side, pos.shares, up_book, now, pos.condition_id, pos.market.fees)
 
     def settle(self, pos: Position, up_wins: bool, now: float) -> Redemption:
         return Redemption(PAID if (pos.side == "UP") == up_wins else LOST)

@@ -21,7 +21,7 @@ from scipy.stats import t as student_t
 from stratforge.trader.baselines import BASELINES, ModelPolicy, TraderPolicy, make_baseline
 from stratforge.trader.broker import BrokerConfig
 from stratforge.trader.env import EnvConfig, Observation, TraderEnv
-from stratforge.trader.markets.synthetic import SyntheticConfig
+from stratforge.trader.markets.synthetic import DEFAULT_LAG_S, SyntheticConfig
 
 EVAL_SEED_BASE = 10_000_000
 PHASE5_DIR = Path("/work/shared/data/cmsf-phase5")
@@ -49,8 +49,9 @@ class TrainConfig:
     buffer_size: int = 512
     minibatch_size: int = 128
     n_epochs: int = 4
-    lag_s: tuple[float, float] = (15.0, 40.0)  # synthetic book lag range
-    imbalance_lean: float = 0.25  # synthetic stale-side thinning
+    lag_s: tuple[float, float] = DEFAULT_LAG_S  # synthetic book lag range (honest: 0-2 s)
+    imbalance_lean: float = 0.0  # synthetic stale-side thinning (> 0: the old market's tell)
+    sizing: str = "confidence"  # entry sizing (see `sizing`): "confidence" or "fixed"
     checkpoint_every: int = 20  # updates between checkpoints
     n_envs: int = 4  # episodes run in lockstep (batched policy calls)
 
@@ -59,6 +60,7 @@ class TrainConfig:
             tick_s=self.tick_s,
             broker=BrokerConfig(trade_usd=self.trade_usd, latency_s=self.latency_s),
             synthetic=SyntheticConfig(lag_s=self.lag_s, imbalance_lean=self.imbalance_lean),
+            sizing=self.sizing,
         )
 
 

@@ -36,6 +36,7 @@ from stratforge.trader.execution import Execution
 from stratforge.trader.journal import StoreJournal, position_from_row
 from stratforge.trader.markets.messages import MarketInfo
 from stratforge.trader.safety import Safety, SafetyConfig, kill_switch_path
+from stratforge.trader.sizing import sizing_named
 from stratforge.trader.storage import Store, TradingSession
 
 log = logging.getLogger("stratforge.trader.worker")
@@ -48,6 +49,7 @@ class WorkerConfig:
     data_dir: Path = Path("data")
     database_url: str | None = None
     trade_size: float = 10.0
+    sizing: str = "confidence"  # or "fixed" (see stratforge.trader.sizing)
     tick_s: float = 5.0
     safety_interval_s: float = 10.0
     checkpoint_interval_s: float = 60.0  # a metric row (and checkpoint) at least this often
@@ -70,6 +72,7 @@ class WorkerConfig:
             safety_interval_s=self.safety_interval_s,
             explore=self.explore,
             commit_each_fill=self.mode == "live",
+            fees=self.broker.fees,
         )
 
 
@@ -146,6 +149,7 @@ def start_worker(
         safety,
         journal,
         name=row.id,
+        sizing=sizing_named(cfg.sizing),
         learner=learner,
     )
     for m in markets:

@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from stratforge.trader.fees import FeeSchedule, schedule_from_metadata
+
 ASSETS: tuple[str, ...] = ("BTC", "ETH", "SOL", "XRP")
 SYMBOLS: dict[str, str] = {a: f"{a}USDT" for a in ASSETS}
 SYMBOL_TO_ASSET: dict[str, str] = {v: k for k, v in SYMBOLS.items()}
@@ -36,6 +38,7 @@ class MarketInfo:
     down_token: str
     strike: float | None = None  # asset price at window start; derived from the feed when None
     window_end: float = 0.0
+    fees: FeeSchedule | None = None  # the market's taker fee schedule; None: the broker's default
 
     def __post_init__(self) -> None:
         if not self.window_end:
@@ -224,7 +227,7 @@ def to_raw(msg: Message) -> tuple[str, dict[str, Any]]:
             "window_start": int(msg.window_start),
             "window_end": int(msg.window_end),
             "strike": msg.strike,
-        }
+        } | ({} if msg.fees is None else {"fee_rate": msg.fees.rate, "fee_exponent": msg.fees.exponent})
     if isinstance(msg, MarketResolved):
         return "polymarket", {
             "event_type": "market_resolved",
@@ -338,6 +341,7 @@ def from_raw(source: str, raw: dict[str, Any] | list[Any]) -> list[Message]:
                         raw["down_token"],
                         None if strike is None else float(strike),
                         float(raw.get("window_end") or 0.0),
+                        schedule_from_metadata(raw),
                     )
                 ]
             if t == "resolution":
