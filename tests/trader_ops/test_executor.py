@@ -119,14 +119,13 @@ def test_insufficient_balance_refuses_without_ordering() -> None:
 
 
 def test_ready_checks_balance_allowance_and_credentials() -> None:
-    with LocalServer(FakeClobV2([market()], balance=100.0, allowance=0.0)) as srv:
-        with pytest.raises(LiveConfigError, match="allowance"):
-            executor(srv.url).check_ready(10.0)
-    with LocalServer(FakeClobV2([market()], balance=3.0)) as srv:
-        with pytest.raises(LiveConfigError, match="balance \\$3.00 is below one trade"):
-            executor(srv.url).check_ready(10.0)
-    with LocalServer(FakeClobV2([market()], reject_auth=True)) as srv:
-        with pytest.raises(LiveConfigError, match="rejected the API credentials \\(HTTP 401\\)"):
+    cases = [
+        (FakeClobV2([market()], balance=100.0, allowance=0.0), "allowance"),
+        (FakeClobV2([market()], balance=3.0), "balance \\$3.00 is below one trade"),
+        (FakeClobV2([market()], reject_auth=True), "rejected the API credentials \\(HTTP 401\\)"),
+    ]
+    for clob, message in cases:
+        with LocalServer(clob) as srv, pytest.raises(LiveConfigError, match=message):
             executor(srv.url).check_ready(10.0)
     with LocalServer(FakeClobV2([market()])) as srv:
         executor(srv.url, creds=False).check_ready(10.0)  # credentials derived through L1 auth
