@@ -377,9 +377,7 @@ class DecisionEngine:
         won = (pos.side == UP) == up_wins
         red: Redemption = self.execution.settle(pos, up_wins, now)
         payout = pos.shares if won else 0.0
-        exit = Exit(
-            now, 1.0 if won else 0.0, 0.0, SETTLEMENT, payout - pos.cost_basis, pos.shares, red.status
-        )
+        exit = Exit(now, 1.0 if won else 0.0, 0.0, SETTLEMENT, payout - pos.cost, pos.shares, red.status)
         self._finish(pos, exit)
         if red.status == PENDING:
             self.journal.problem(
