@@ -140,26 +140,22 @@ def run_cmd(
             _fail(str(exc))
         console.print(f"session {session_id} stopped")
         return
-    from stratforge.trader.markets.replay import ReplayError, read_session
+    from stratforge.trader.markets.replay import ReplayError
     from stratforge.trader.replay_runner import run_replay
 
-    try:
-        session = read_session(replay)
-    except ReplayError as exc:
-        _fail(str(exc))
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("replay", total=1.0)
         try:
             result = run_replay(
                 cfg,
-                session,
+                replay,  # streamed from disk: memory stays flat however long the replay
                 policy,
                 store=store,
                 stop=stop,
                 agent=agent,
                 progress=lambda done, total: bar.update(task, completed=done / max(total, 1e-9)),
             )
-        except CheckpointError as exc:
+        except (ReplayError, CheckpointError) as exc:
             _fail(str(exc))
     if agent is not None:
         out = agent.save(data_dir / "learned")

@@ -107,7 +107,7 @@ def start_worker(
     policy: Policy,
     execution: Execution,
     feed: FeedState,
-    markets: list[MarketInfo],
+    markets: list[MarketInfo] | Callable[[float | None], list[MarketInfo]],
     learner: Learner | None = None,
     session_config: dict[str, Any] | None = None,
     find_market: Callable[[str], MarketInfo | None] | None = None,
@@ -115,7 +115,9 @@ def start_worker(
     """Resume the crashed session of ``source`` (or start one) and assemble its engine.
 
     On resume the checkpoint and the open trades are loaded; the caller replays the feed up to the
-    checkpoint's cursor (replays) or simply continues (live feeds). ``find_market`` looks up the
+    checkpoint's cursor (replays) or simply continues (live feeds). ``markets`` may be a function of
+    the checkpoint's cursor (None for a new session) for sources that must first be read up to it.
+    ``find_market`` looks up the
     market of an open trade that is not in ``markets`` (live: its window may have passed while the
     worker was down; it must still settle).
     """
@@ -152,6 +154,8 @@ def start_worker(
         sizing=sizing_named(cfg.sizing),
         learner=learner,
     )
+    if callable(markets):
+        markets = markets(checkpoint.cursor if checkpoint is not None else None)
     for m in markets:
         engine.add_market(m)
     if checkpoint is not None:
