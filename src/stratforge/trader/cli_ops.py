@@ -17,6 +17,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -34,7 +35,7 @@ DB_URL = typer.Option(
 
 
 def _fail(msg: str) -> NoReturn:
-    console.print(f"[red]error:[/red] {msg}", highlight=False)
+    console.print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)  # one line
     raise typer.Exit(2)
 
 
@@ -81,6 +82,8 @@ def run_cmd(
     from stratforge.trader.worker import WorkerConfig, install_signal_stop
 
     install_redaction()
+    for noisy in ("alembic", "httpx"):  # schema migrations and every HTTP request are not news
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if mode not in ("paper", "live"):
         raise typer.BadParameter("must be paper or live", param_hint="--mode")
     if sizing not in ("confidence", "fixed"):
@@ -185,11 +188,16 @@ def _live_execution(trade_size: float):  # noqa: ANN202 - the live extra is impo
     failure (missing extra, missing or bad credentials, unreachable venue) is one line, exit 2."""
     from stratforge.trader.live.executor import LiveConfigError, LiveExecution, LiveExecutor
 
+    client_log = logging.getLogger("py_clob_client_v2")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)  # its request-error lines would repeat our one line
     try:
         executor = LiveExecutor.from_env()
         executor.check_ready(trade_size)
     except LiveConfigError as exc:
         _fail(str(exc))
+    finally:
+        client_log.setLevel(level)
     return LiveExecution(executor)
 
 
