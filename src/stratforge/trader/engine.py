@@ -166,6 +166,7 @@ class DecisionEngine:
         self.feed_problem: str | None = None  # set by the runner from its feed health
         self._last_safety = -math.inf
         self._pending_reward: dict[str, float] = {}
+        self._step: tuple[Any, ...] = ()  # the learner's last (features, histories, actions, logp, values)
         self._lock = threading.RLock()
 
     # -- markets and outcomes (called by the runners) ----------------------------------------------
