@@ -2,13 +2,13 @@
 
 Runs ``stratforge trader run --replay DAY`` (the worker as users run it: the replay streamed from
 disk, paper broker, SQLite store) on a synthetic 24-hour session of four assets (96 windows each,
-with recorded resolutions), three times:
+with recorded resolutions; ``--daily-loss-limit`` lifted so it trades all day), three times:
 
 1. uninterrupted, sampling the worker's ``/proc/<pid>/status`` (VmRSS, VmHWM = peak RSS so far)
    together with the replay time it has reached (the checkpoint cursor in the store);
 2. the same replay in memory (``read_session`` + ``run_replay``), the in-run baseline: what the
    worker's memory would be if it kept every message;
-3. SIGKILLed at about 40% of the day, then restarted on the same data directory (it resumes).
+3. SIGKILLed at about 40% of the day with a position open, then restarted on the same data directory (it resumes).
 
 Prints peak RSS at several points of the replayed day, the ratio of the final peak to the peak
 after the first two hours (1.0 = flat) and to the in-memory baseline, the open positions after the
@@ -66,6 +66,14 @@ def cursor(db: Path) -> float | None:
     return float(json.loads(row[0])["engine"]["cursor"])
 
 
+def open_trades(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute("SELECT count(*) FROM trades WHERE status = 'open'").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
 def trades(db: Path) -> list[tuple]:
     with sqlite3.connect(db) as conn:
         return conn.execute(
@@ -86,7 +94,7 @@ def worker(replay: Path, model: Path, data: Path) -> subprocess.Popen:
         str(model),
     ]
     return subprocess.Popen(
-        [*cmd, "--data-dir", str(data), "--explore"],
+        [*cmd, "--data-dir", str(data), "--explore", "--daily-loss-limit", "1000000"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -101,7 +109,7 @@ def sample_run(proc: subprocess.Popen, db: Path, start: float, kill_at: float | 
         if st and cur is not None:
             hours = (cur - start) / 3600
             samples.append((hours, st["VmRSS"] / 1024, st["VmHWM"] / 1024))
-            if kill_at is not None and hours >= kill_at:
+            if kill_at is not None and hours >= kill_at and open_trades(db):
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
                 break
@@ -174,10 +182,12 @@ def main() -> None:
             from stratforge.trader.markets.replay import read_session
             from stratforge.trader.model import load_policy
             from stratforge.trader.replay_runner import run_replay
+            from stratforge.trader.safety import SafetyConfig
             from stratforge.trader.storage import Store
             from stratforge.trader.worker import WorkerConfig
             d = Path({str(tmp / "mem")!r})
-            cfg = WorkerConfig(replay=Path({str(replay)!r}), data_dir=d, explore=True)
+            cfg = WorkerConfig(replay=Path({str(replay)!r}), data_dir=d, explore=True,
+                               safety=SafetyConfig(daily_loss_limit=1e6))
             run_replay(cfg, read_session(cfg.replay), load_policy(Path({str(model)!r})), store=Store(data_dir=d))
             print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
             """

@@ -38,6 +38,8 @@ def _worker(replay: Path, model: Path, data: Path) -> subprocess.Popen:
         "--data-dir",
         str(data),
         "--explore",
+        "--daily-loss-limit",
+        "1000000",  # trade the whole day (one UTC day: the default limit would stop entries early)
     ]
     return subprocess.Popen(
         [sys.executable, "-m", "stratforge.cli", *args],
@@ -64,6 +66,11 @@ def _hwm_kib(pid: int) -> int | None:
     except FileNotFoundError:
         return None
     return None
+
+
+def _open(db: Path) -> int:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        return int(conn.execute("SELECT count(*) FROM trades WHERE status = 'open'").fetchone()[0])
 
 
 def _trades(db: Path) -> list[tuple]:
@@ -108,7 +115,7 @@ def test_replayed_day(tmp_path: Path) -> None:
     deadline = time.time() + DEADLINE_S
     while time.time() < deadline:
         cur = _cursor(crash / "trader.db")
-        if cur is not None and cur - start >= 0.4 * hours * 3600:
+        if cur is not None and cur - start >= 0.4 * hours * 3600 and _open(crash / "trader.db"):
             os.kill(proc.pid, signal.SIGKILL)
             break
         assert proc.poll() is None, "the worker ended before it could be killed"
@@ -116,6 +123,7 @@ def test_replayed_day(tmp_path: Path) -> None:
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     before = {t[0]: t for t in _trades(crash / "trader.db")}
+    assert any(t[3] == "open" for t in before.values()) and len(before) < len(ref_trades)
     proc = _worker(replay, model, crash)
     out = proc.communicate(timeout=DEADLINE_S)[0]
     assert proc.returncode == 0 and "resumed" in out, out

@@ -63,6 +63,11 @@ def run_cmd(
         "confidence", "--sizing", help="confidence (0.25-1.0 x trade size by price) or fixed."
     ),
     tick: float = typer.Option(5.0, "--tick", help="Seconds between decisions."),
+    daily_loss_limit: float = typer.Option(
+        100.0,
+        "--daily-loss-limit",
+        help="USDC lost in a UTC day after which entries stop until the next day.",
+    ),
     explore: bool = typer.Option(False, "--explore", help="Sample actions (seeded) instead of the argmax."),
     learn: bool = typer.Option(
         False, "--learn", help="Online PPO updates; saves the model to <data>/learned."
@@ -79,6 +84,7 @@ def run_cmd(
 ) -> None:
     """Run the trading worker (paper by default; a replay or live feeds)."""
     from stratforge.trader.redaction import install_redaction
+    from stratforge.trader.safety import SafetyConfig
     from stratforge.trader.worker import WorkerConfig, install_signal_stop
 
     install_redaction()
@@ -97,8 +103,8 @@ def run_cmd(
             _fail("live trading moves real money: add --i-understand-live-trading to confirm")
     if replay is not None and not replay.exists():
         raise typer.BadParameter(f"no such file: {replay}", param_hint="--replay")
-    if trade_size <= 0 or tick <= 0:
-        _fail("--trade-size and --tick must be positive")
+    if trade_size <= 0 or tick <= 0 or daily_loss_limit <= 0:
+        _fail("--trade-size, --tick and --daily-loss-limit must be positive")
     execution = _live_execution(trade_size) if mode == "live" else None
     store = _store(data_dir, database_url)
     from stratforge.trader.registry import Registry, RegistryError
@@ -129,6 +135,7 @@ def run_cmd(
         model_version=version,
         resume=resume,
         futures=futures,
+        safety=SafetyConfig(daily_loss_limit=daily_loss_limit),
     )
     stop = threading.Event()
     install_signal_stop(stop)
