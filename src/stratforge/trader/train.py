@@ -20,7 +20,7 @@ from scipy.stats import t as student_t
 
 from stratforge.trader.baselines import BASELINES, ModelPolicy, TraderPolicy, make_baseline
 from stratforge.trader.broker import BrokerConfig
-from stratforge.trader.env import EnvConfig, Observation, TraderEnv
+from stratforge.trader.env import EnvConfig, Observation, Tape, TraderEnv
 from stratforge.trader.markets.synthetic import DEFAULT_LAG_S, SyntheticConfig
 
 EVAL_SEED_BASE = 10_000_000
@@ -81,9 +81,12 @@ def train(
     cfg: TrainConfig,
     out_dir: str | Path,
     progress: Callable[[int, dict[str, Any]], None] | None = None,
+    tape: Tape | None = None,
 ) -> dict[str, Any]:
-    """Train a PPO agent on synthetic sessions; writes out_dir/{model/, checkpoints/, updates.csv,
-    train_config.json, train_summary.json}. `progress(episode, stats)` is called after each episode."""
+    """Train a PPO agent on synthetic sessions (or, with `tape`, on repeated passes over one recorded
+    session: the training part of a walk-forward split); writes out_dir/{model/, checkpoints/,
+    updates.csv, train_config.json, train_summary.json}. `progress(episode, stats)` is called after
+    each episode."""
     from stratforge.trader.ppo import PPOAgent, PPOConfig, UpdateLog
 
     if not 0 <= cfg.seed < 100:
@@ -110,7 +113,7 @@ def train(
     n_done = 0
     # Several episodes run in lockstep so one policy call serves all their markets (MLX call overhead
     # dominates small batches). Each env is its own episode; market ids are unique across sessions.
-    envs = [TraderEnv(cfg.env_config()) for _ in range(max(1, min(cfg.n_envs, cfg.episodes)))]
+    envs = [TraderEnv(cfg.env_config(), tape=tape) for _ in range(max(1, min(cfg.n_envs, cfg.episodes)))]
     running: list[tuple[TraderEnv, Observation, int]] = []
     next_ep = 0
     for env in envs:
@@ -121,9 +124,10 @@ def train(
         parts = [(np.flatnonzero(obs.mask), obs) for _, obs, _ in running]
         feats = np.concatenate([o.features[idx] for idx, o in parts])
         hist = np.concatenate([o.history[idx] for idx, o in parts])
+        # Trajectory ids are per episode and market: envs replaying one tape see the same markets.
         ids = [
-            env.current[i].condition_id  # type: ignore[union-attr]
-            for (env, _, _), (idx, _) in zip(running, parts, strict=True)
+            f"{ep}:{env.current[i].condition_id}"  # type: ignore[union-attr]
+            for (env, _, ep), (idx, _) in zip(running, parts, strict=True)
             for i in idx
         ]
         if len(ids):

@@ -8,12 +8,16 @@ One JSON object per line: ``{"t": <receive time, ms>, "src": "polymarket" | "bin
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
 from stratforge.trader.markets.messages import MarketInfo, Message, Resolution, from_raw, to_raw
 from stratforge.trader.markets.session import Session
+
+
+log = logging.getLogger(__name__)
 
 
 class ReplayError(ValueError):
@@ -45,13 +49,16 @@ def _write(fh: IO[str], t: float, msg: Message) -> int:
 
 
 def iter_messages(path: str | Path) -> Iterator[tuple[float, Message]]:
-    """Stream (receive time in s, typed message) from a replay file."""
+    """Stream (receive time in s, typed message) from a replay file.
+
+    A recording cut by a kill ends in a partial line (no newline, not valid JSON): it is skipped, so
+    the file reads up to its last complete line. A bad line anywhere else is an error naming it."""
     path = Path(path)
     if not path.exists():
         raise ReplayError(f"replay file not found: {path}")
     with path.open() as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.strip()
+        for lineno, raw_line in enumerate(fh, 1):
+            line = raw_line.strip()
             if not line:
                 continue
             try:
@@ -59,6 +66,9 @@ def iter_messages(path: str | Path) -> Iterator[tuple[float, Message]]:
                 t = float(rec["t"]) / 1000.0
                 msgs = from_raw(rec["src"], rec["data"])
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                if not raw_line.endswith("\n") and isinstance(exc, json.JSONDecodeError):
+                    log.warning("%s:%d: partial last line (recording cut short), ignored", path, lineno)
+                    return
                 raise ReplayError(f"{path}:{lineno}: bad replay line ({exc})") from exc
             for m in msgs:
                 yield t, m
