@@ -9,10 +9,10 @@ import pytest
 from stratforge.trader.broker import BrokerConfig
 from stratforge.trader.env import BUY, FUTURES_FALLBACK, HOLD, RESOLUTION_PRICE, SELL, EnvConfig, TraderEnv
 from stratforge.trader.fees import LAUNCH_CRYPTO_FEES
-from stratforge.trader.safety import SafetyConfig
 from stratforge.trader.markets.messages import AggTrade, BookSnapshot, MarketInfo, PriceChange, Resolution
 from stratforge.trader.markets.session import Session
 from stratforge.trader.markets.synthetic import SyntheticConfig
+from stratforge.trader.safety import SafetyConfig
 
 T0 = 1_767_225_600.0
 

@@ -103,7 +103,7 @@ def test_clob_market_feed_book_and_deltas() -> None:
         return seen, items
 
     seen, items = asyncio.run(main())
-    assert json.loads(seen[0]) == {"assets_ids": [up], "type": "market"}
+    assert json.loads(seen[0]) == {"assets_ids": [up], "type": "market", "custom_feature_enabled": True}
     assert "PING" in seen[1:]
     kinds = [raw["event_type"] for _, raw in items]
     assert kinds == ["book", "price_change", "last_trade_price"]  # tick_size_change filtered out

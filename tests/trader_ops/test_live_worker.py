@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import websockets
 
+from stratforge.trader.live_runner import run_live
 from stratforge.trader.markets.messages import MarketInfo
 from stratforge.trader.storage import Store
-from stratforge.trader.worker import WorkerConfig, run_live
+from stratforge.trader.worker import WorkerConfig
 
 UP, DOWN = "111", "222"
 

@@ -55,6 +55,8 @@ from stratforge.trader.markets.messages import (
     BookSnapshot,
     Kline,
     MarketInfo,
+    MarketResolved,
+    Message,
     PriceChange,
 )
 from stratforge.trader.markets.session import Session
@@ -85,19 +87,38 @@ class Observation(NamedTuple):
 
 
 class FeedState:
-    """Applies feed messages to per-symbol futures flow and per-market UP books."""
+    """Applies feed messages to per-symbol futures flow and per-market UP books.
+
+    Replays pull messages from the session (:meth:`advance`); live runners push them one by one
+    (:meth:`apply`) and keep nothing else, and follow the active markets with :meth:`add_market` /
+    :meth:`remove_market`. ``resolved`` holds the venue's ``market_resolved`` winners by condition id.
+    """
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.flows: dict[str, FuturesFlow] = {}
         self.books: dict[str, MarketBook] = {}  # by condition_id
         self._by_token: dict[str, MarketBook] = {}
+        self.resolved: dict[str, MarketResolved] = {}
         for m in session.markets:
-            mb = MarketBook(m.up_token)
-            self.books[m.condition_id] = mb
-            self._by_token[m.up_token] = mb
+            self.add_market(m)
         self._i = 0
         self.now = -np.inf
+
+    def add_market(self, m: MarketInfo) -> MarketBook:
+        """Start keeping the book of ``m`` (idempotent)."""
+        mb = self.books.get(m.condition_id)
+        if mb is None:
+            mb = self.books[m.condition_id] = MarketBook(m.up_token)
+            self._by_token[m.up_token] = mb
+        return mb
+
+    def remove_market(self, m: MarketInfo) -> None:
+        """Forget the book of a market that is over (bounded memory in long sessions)."""
+        mb = self.books.pop(m.condition_id, None)
+        if mb is not None:
+            self._by_token.pop(mb.up_token, None)
+        self.resolved.pop(m.condition_id, None)
 
     def flow(self, symbol: str) -> FuturesFlow:
         f = self.flows.get(symbol)
@@ -105,31 +126,36 @@ class FeedState:
             f = self.flows[symbol] = FuturesFlow()
         return f
 
+    def apply(self, m: Message) -> None:
+        """Apply one feed message (unknown kinds are ignored)."""
+        if isinstance(m, AggTrade):
+            self.flow(m.symbol).on_trade(m)
+        elif isinstance(m, PriceChange):
+            done: set[str] = set()
+            for asset_id, *_ in m.changes:
+                mb = self._by_token.get(asset_id)
+                if mb is not None and asset_id not in done:
+                    mb.on_change(m)
+                    done.add(asset_id)
+        elif isinstance(m, BookSnapshot):
+            mb = self._by_token.get(m.asset_id)
+            if mb is not None:
+                mb.on_snapshot(m)
+        elif isinstance(m, Kline):
+            self.flow(m.symbol).on_kline(m)
+        elif isinstance(m, MarketResolved):
+            self.resolved[m.market] = m
+
     def advance(self, t: float) -> int:
-        """Apply every message with time <= t. Returns how many were applied."""
+        """Apply every session message with time <= t. Returns how many were applied."""
         msgs = self.session.messages
         i, n = self._i, len(msgs)
-        flows, by_token = self.flows, self._by_token
+        apply = self.apply
         while i < n:
             m = msgs[i]
             if m.ts > t:
                 break
-            if isinstance(m, AggTrade):
-                f = flows.get(m.symbol) or self.flow(m.symbol)
-                f.on_trade(m)
-            elif isinstance(m, PriceChange):
-                done: set[str] = set()
-                for asset_id, *_ in m.changes:
-                    mb = by_token.get(asset_id)
-                    if mb is not None and asset_id not in done:
-                        mb.on_change(m)
-                        done.add(asset_id)
-            elif isinstance(m, BookSnapshot):
-                mb = by_token.get(m.asset_id)
-                if mb is not None:
-                    mb.on_snapshot(m)
-            elif isinstance(m, Kline):
-                (flows.get(m.symbol) or self.flow(m.symbol)).on_kline(m)
+            apply(m)
             i += 1
         applied = i - self._i
         self._i = i
@@ -143,9 +169,10 @@ class Settlement(NamedTuple):
     up_wins: bool
     strike: float
     final: float
-    source: str  # RESOLUTION_PRICE | FUTURES_FALLBACK (see `settle_outcome`)
+    source: str  # MARKET_RESOLVED | RESOLUTION_PRICE | FUTURES_FALLBACK (see `settle_outcome`)
 
 
+MARKET_RESOLVED = "market_resolved"  # the venue's resolution event (the winning token)
 RESOLUTION_PRICE = "resolution_price"  # a recorded resolution (the resolution source's prices)
 FUTURES_FALLBACK = "futures_fallback"  # no resolution recorded: our futures prices (flagged)
 
@@ -177,18 +204,31 @@ def _copy_book(b: OrderBook) -> OrderBook:
 
 
 def settle_outcome(
-    m: MarketInfo, session: Session, feed: FeedState, strike: float
-) -> tuple[bool, float, float, str]:
-    """(UP wins, strike, final, source) of a market whose window ended, as the venue settles it:
-    a recorded resolution decides; only without one do our futures prices stand in (and the source
-    says so, so results can flag it). UP wins on final >= strike."""
+    m: MarketInfo, session: Session, feed: FeedState, strike: float | None = None, wait: bool = False
+) -> tuple[bool, float, float, str] | None:
+    """(UP wins, strike, final, source) of a market whose window ended, as the venue settles it.
+
+    In order: the venue's ``market_resolved`` (MARKET_RESOLVED; ``wait``: only once the feed has
+    seen it, and None while a recorded one is still to come), a recorded resolution with the
+    resolution source's prices (RESOLUTION_PRICE), and only without either our futures prices
+    (FUTURES_FALLBACK, flagged in every result). UP wins on final >= strike. None: not known yet."""
+    nan = float("nan")
+    event = feed.resolved.get(m.condition_id) or (None if wait else session.venue_resolution(m.condition_id))
+    if event is not None and event.up_wins(m) is not None:
+        return bool(event.up_wins(m)), nan, nan, MARKET_RESOLVED
     res = session.resolutions.get(m.condition_id)
     if res is not None:
         return res.up_wins, res.strike, res.final, RESOLUTION_PRICE
-    final = feed.flow(SYMBOLS[m.asset]).price_at(m.window_end)
-    if final is None or strike != strike:
+    if wait and session.venue_resolution(m.condition_id) is not None:
+        return None  # the venue's word is in the recording, later: wait for it
+    flow = feed.flow(SYMBOLS[m.asset])
+    k = m.strike if m.strike is not None else strike
+    if k is None or k != k:
+        k = flow.price_at(m.window_start)
+    final = flow.price_at(m.window_end)
+    if final is None or k is None:
         raise ValueError(f"cannot resolve {m.slug}: no resolution and no futures price at its window start/end")
-    return final >= strike, strike, final, FUTURES_FALLBACK
+    return final >= k, float(k), final, FUTURES_FALLBACK
 
 
 def record_tape(session: Session, cfg: EnvConfig, assets: list[str] | None = None) -> Tape:
@@ -241,7 +281,9 @@ def record_tape(session: Session, cfg: EnvConfig, assets: list[str] | None = Non
         return TickRecord(now, list(current), feats, books, context=ctx)
 
     def outcome(m: MarketInfo) -> tuple[bool, float, float, str]:
-        return settle_outcome(m, session, feed, strikes.get(m.condition_id, float("nan")))
+        out = settle_outcome(m, session, feed, strikes.get(m.condition_id, float("nan")))
+        assert out is not None  # without `wait` an outcome is always decided
+        return out
 
     feed.advance(t)
     activate(t)

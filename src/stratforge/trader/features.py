@@ -400,6 +400,13 @@ class HistoryWindow:
     def reset(self) -> None:
         self._rows.clear()
 
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def rows(self) -> list[list[float]]:
+        """The pushed rows, oldest first (what a checkpoint stores; push them back to restore)."""
+        return [r.tolist() for r in self._rows]
+
     def push(self, features: np.ndarray) -> np.ndarray:
         self._rows.append(np.asarray(features, dtype=np.float32).copy())
         return self.stacked()

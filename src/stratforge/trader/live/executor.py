@@ -28,6 +28,10 @@ USDC_DECIMALS = 6
 SECRET_ENV = ("POLYMARKET_PRIVATE_KEY", "POLY_API_SECRET", "POLY_API_PASSPHRASE", "POLY_API_KEY")
 
 
+class LiveConfigError(RuntimeError):
+    """Live trading cannot start (missing extra, credentials, balance or allowance): one line."""
+
+
 @dataclass
 class ExecResult:
     """Outcome of one buy or sell; ``shares``/``dollars`` are what verifiably filled."""
@@ -41,6 +45,7 @@ class ExecResult:
     order_id: str | None = None
     method: str = ""  # "fok" | "limit"
     error: str = ""
+    fee: float = 0.0  # USDC, from the matched trades
 
     @property
     def avg_price(self) -> float | None:
@@ -74,10 +79,10 @@ class LiveExecutor:
         env = os.environ if env is None else env
         missing = [k for k in ("POLYMARKET_PRIVATE_KEY", "POLYMARKET_FUNDER_ADDRESS") if not env.get(k)]
         if missing:
-            raise RuntimeError(f"live trading needs {', '.join(missing)} in the environment")
+            raise LiveConfigError(f"live trading needs {', '.join(missing)} in the environment")
         sig = int(env.get("POLYMARKET_SIGNATURE_TYPE", "0"))
         if sig not in (0, 1, 2):
-            raise RuntimeError(
+            raise LiveConfigError(
                 "POLYMARKET_SIGNATURE_TYPE must be 0 (EOA), 1 (email/Magic) or 2 (browser proxy)"
             )
         client = ClobClient(
@@ -93,6 +98,14 @@ class LiveExecutor:
             creds = client.create_or_derive_api_creds()
         client.set_api_creds(creds)
         return cls(client, **kw)
+
+    def check_ready(self, trade_size: float) -> None:
+        try:
+            bal = self.balance()
+        except Exception as exc:
+            raise LiveConfigError(f"cannot read the wallet balance: {_err(exc)}") from None
+        if bal < trade_size:
+            raise LiveConfigError(f"wallet balance ${bal:.2f} is below one trade (${trade_size:.2f})")
 
     # -- account --------------------------------------------------------------------------------------
     def balance(self) -> float:
@@ -189,3 +202,65 @@ class LiveExecutor:
 def _err(exc: Exception) -> str:
     msg = getattr(exc, "error_msg", None) or str(exc)
     return f"{type(exc).__name__}: {msg}"[:300]
+
+
+class LiveExecution:
+    """The :class:`~stratforge.trader.execution.Execution` of live trading: the engine's orders as
+    venue orders (worst price = best price -/+ ``slippage``), fills as the venue reports them."""
+
+    name = "live"
+
+    def __init__(self, executor: LiveExecutor, slippage: float = 0.03) -> None:
+        self.executor = executor
+        self.slippage = slippage
+
+    def buy(self, market: Any, side: str, usd: float, up_book: Any, now: float) -> Any:
+        from stratforge.trader.broker import Fill
+
+        book = up_book if side == "UP" else up_book.complement()
+        ask = book.best_ask()
+        if ask is None:
+            return Fill(market.condition_id, side, "BUY", now, unfilled=usd, rejected="empty book")
+        token_id = market.up_token if side == "UP" else market.down_token
+        res = self.executor.buy(token_id, usd, worst_price=min(ask + self.slippage, 0.99))
+        if not res.ok:
+            return Fill(
+                market.condition_id, side, "BUY", now, unfilled=usd, rejected=res.error or "buy failed"
+            )
+        return Fill(
+            market.condition_id,
+            side,
+            "BUY",
+            now,
+            res.shares,
+            res.dollars,
+            res.fee,
+            max(usd - res.dollars, 0.0),
+        )
+
+    def sell(self, pos: Any, up_book: Any, now: float) -> Any:
+        from stratforge.trader.broker import Fill
+
+        bid = pos.mark(up_book)
+        worst = max((bid if bid is not None else 0.02) - self.slippage, 0.01)
+        res = self.executor.sell(pos.token_id, pos.shares, worst_price=worst)
+        if not res.ok:
+            return Fill(
+                pos.condition_id,
+                pos.side,
+                "SELL",
+                now,
+                unfilled=pos.shares,
+                rejected=res.error or "sell failed",
+            )
+        return Fill(
+            pos.condition_id, pos.side, "SELL", now, res.shares, res.dollars, res.fee,
+            max(pos.shares - res.shares, 0.0),
+        )  # fmt: skip
+
+    def settle(self, pos: Any, up_wins: bool, now: float) -> Any:
+        from stratforge.trader.execution import LOST, PENDING, Redemption
+
+        if (pos.side == "UP") != up_wins:
+            return Redemption(LOST)
+        return Redemption(PENDING, "redeem the winning tokens on Polymarket (CTF redeemPositions)")

@@ -16,7 +16,6 @@ from typing import IO
 from stratforge.trader.markets.messages import MarketInfo, Message, Resolution, from_raw, to_raw
 from stratforge.trader.markets.session import Session
 
-
 log = logging.getLogger(__name__)
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stratforge.trader.markets.messages import MarketInfo, Message, Resolution
+from stratforge.trader.markets.messages import MarketInfo, MarketResolved, Message, Resolution
 
 
 @dataclass
@@ -24,6 +24,15 @@ class Session:
             if m.asset not in seen:
                 seen.append(m.asset)
         return seen
+
+    def venue_resolution(self, condition_id: str) -> MarketResolved | None:
+        """The venue's ``market_resolved`` event for a market anywhere in the session, if recorded
+        (replays: the index is built once, on the first call)."""
+        index = self.__dict__.get("_venue")
+        if index is None:
+            index = {m.market: m for m in self.messages if isinstance(m, MarketResolved)}
+            self.__dict__["_venue"] = index
+        return index.get(condition_id)
 
     def true_prob(self, condition_id: str, t: float) -> float:
         """True UP probability at time t (NaN when the session has no ground truth)."""
