@@ -306,6 +306,11 @@ def synth(
     seed: int = typer.Option(0, min=0),
     windows: int = typer.Option(1, min=1, max=96, help="Consecutive 15-minute windows."),
     assets: str = typer.Option("BTC,ETH,SOL,XRP", help="Comma-separated assets."),
+    resolutions: str = typer.Option(
+        "venue", help="venue (market_resolved events, as `record` captures), meta, both or none."
+    ),
+    lag: str = typer.Option("0,2", help="Book lag range in seconds, 'min,max' (old: 15,40)."),
+    lean: float = typer.Option(0.0, min=0.0, help="Stale-side thinning (old: 0.25)."),
 ) -> None:
     """Write a synthetic session in the replay format."""
     from stratforge.trader.markets.messages import ASSETS
@@ -316,8 +321,13 @@ def synth(
     bad = [a for a in chosen if a not in ASSETS]
     if bad or not chosen:
         _fail(f"--assets: unknown {', '.join(bad) or '(none)'}; choose from {', '.join(ASSETS)}")
-    session = generate_session(seed, SyntheticConfig(assets=chosen, n_windows=windows))
-    n = write_session(session, out)
+    from stratforge.trader.markets.replay import RESOLUTION_MODES
+
+    if resolutions not in RESOLUTION_MODES:
+        _fail(f"--resolutions must be one of {', '.join(RESOLUTION_MODES)}")
+    cfg = SyntheticConfig(assets=chosen, n_windows=windows, lag_s=_lag(lag), imbalance_lean=lean)
+    session = generate_session(seed, cfg)
+    n = write_session(session, out, resolutions)
     console.print(f"wrote {n} lines ({len(session.markets)} markets) to {out}")
 
 

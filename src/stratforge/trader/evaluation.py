@@ -116,6 +116,7 @@ def trade_row(pos: Any, exit: Any) -> dict[str, Any]:
         "exit_price": round(exit.price, 6),
         "exit_reason": exit.reason,
         "pnl": round(exit.pnl, 6),
+        "settled_by": exit.settled_by,
     }
 
 
@@ -144,8 +145,7 @@ def run_engine(policy: TraderPolicy, session: Session, cfg: RunConfig | None = N
     settled_by: dict[str, int] = {}
     for _, e in journal.trades:
         if e.reason == "settlement":
-            src = getattr(e, "source", "") or "settlement"
-            settled_by[src] = settled_by.get(src, 0) + 1
+            settled_by[e.settled_by] = settled_by.get(e.settled_by, 0) + 1
     report = _report(trades)
     report["open_at_end"] = len(engine.positions)
     report["settled_by"] = settled_by

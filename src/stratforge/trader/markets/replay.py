@@ -13,7 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from stratforge.trader.markets.messages import MarketInfo, Message, Resolution, from_raw, to_raw
+from stratforge.trader.markets.messages import (
+    MarketInfo,
+    MarketResolved,
+    Message,
+    Resolution,
+    from_raw,
+    to_raw,
+)
 from stratforge.trader.markets.session import Session
 
 log = logging.getLogger(__name__)
@@ -23,8 +30,19 @@ class ReplayError(ValueError):
     """A replay file that cannot be read; the message names the line."""
 
 
-def write_session(session: Session, path: str | Path) -> int:
-    """Write a session (markets, feed messages, resolutions) as JSONL. Returns the line count."""
+RESOLUTION_MODES = ("venue", "meta", "both", "none")
+
+
+def write_session(session: Session, path: str | Path, resolutions: str = "both") -> int:
+    """Write a session (markets, feed messages, resolutions) as JSONL. Returns the line count.
+
+    ``resolutions``: ``venue`` keeps only the venue's ``market_resolved`` events (what `trader record`
+    captures), ``meta`` only our ``meta`` resolution records (the resolution source's prices),
+    ``both``, or ``none`` (settlement then falls back to the futures prices, flagged)."""
+    if resolutions not in RESOLUTION_MODES:
+        raise ValueError(f"resolutions must be one of {', '.join(RESOLUTION_MODES)}")
+    venue = resolutions in ("venue", "both")
+    meta = resolutions in ("meta", "both")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
@@ -32,8 +50,11 @@ def write_session(session: Session, path: str | Path) -> int:
         # Market definitions first: they are known (Gamma API) before their books stream.
         for m in session.markets:
             n += _write(fh, m.window_start, m)
-        events: list[tuple[float, Message]] = [(m.ts, m) for m in session.messages]
-        events += [(r.ts, r) for r in session.resolutions.values()]
+        events: list[tuple[float, Message]] = [
+            (m.ts, m) for m in session.messages if venue or not isinstance(m, MarketResolved)
+        ]
+        if meta:
+            events += [(r.ts, r) for r in session.resolutions.values()]
         events.sort(key=lambda e: e[0])
         for t, msg in events:
             n += _write(fh, t, msg)
