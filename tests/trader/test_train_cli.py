@@ -97,8 +97,8 @@ def test_cli_backtest_bad_replay_and_policy(tmp_path: Path) -> None:
 def test_brief_training_beats_random_after_fees_on_held_out_seeds(tmp_path: Path) -> None:
     """PPO from scratch for 24 episodes (a few minutes), then paired evaluation on 16 held-out seeds."""
     from stratforge.trader.baselines import ModelPolicy, RandomPolicy
-    from stratforge.trader.model import load_policy
     from stratforge.trader.evaluation import evaluate
+    from stratforge.trader.model import load_policy
 
     cfg = TrainConfig(episodes=24, n_envs=4, buffer_size=512, minibatch_size=128, n_epochs=4)
     train(cfg, tmp_path)

@@ -184,6 +184,9 @@ def eval_cmd(
     sizing: str = typer.Option("confidence", help="confidence or fixed."),
     lag: str = typer.Option("0,2", help="Synthetic book lag range in seconds, 'min,max' (old: 15,40)."),
     lean: float = typer.Option(0.0, min=0.0, help="Synthetic stale-side thinning (old: 0.25)."),
+    ablate: str = typer.Option(
+        None, help="Also run the model with these features zeroed, e.g. '3,4' (an ablation)."
+    ),
 ) -> None:
     """Evaluate the model against every baseline through the trading engine, with paired 95% CIs.
 
@@ -235,6 +238,17 @@ def eval_cmd(
         _fail(f"--seed-base must be >= {EVAL_SEED_BASE} (lower seeds are training seeds)")
     cfg.explore = explore
     policies = {"model": agent} | {b: make_baseline(b) for b in BASELINES}
+    if ablate:
+        from stratforge.trader.evaluation import ablated
+
+        try:
+            cols = [int(x) for x in ablate.split(",")]
+            if not all(0 <= c < 18 for c in cols):
+                raise ValueError
+        except ValueError:
+            _fail(f"--ablate takes feature indices 0-17 separated by commas, got {ablate!r}")
+        abl = ablated(agent, cols)
+        policies[abl.name] = abl
     synthetic = SyntheticConfig(lag_s=_lag(lag), imbalance_lean=lean)
     seeds = list(range(seed_base, seed_base + episodes))
     with _progress() as prog:

@@ -32,7 +32,7 @@ import numpy as np
 from stratforge.stats import mean_ci, paired
 from stratforge.trader.baselines import BASELINES, ModelPolicy, TraderPolicy, make_baseline
 from stratforge.trader.broker import BrokerConfig, trade_metrics
-from stratforge.trader.engine import DecisionEngine, EngineConfig
+from stratforge.trader.engine import DecisionEngine, EngineConfig, inference_policy
 from stratforge.trader.env import FeedState, record_tape
 from stratforge.trader.execution import PaperExecution
 from stratforge.trader.journal import MemoryJournal
@@ -42,7 +42,6 @@ from stratforge.trader.markets.synthetic import SyntheticConfig, generate_sessio
 from stratforge.trader.replay_runner import replay_ticks
 from stratforge.trader.safety import Safety, SafetyConfig
 from stratforge.trader.sizing import sizing_named
-from stratforge.trader.worker import inference_policy
 
 CONTEXT_KEYS = ("bid", "ask", "mid", "time_left", "true_prob", "market_index", "side")
 
@@ -91,6 +90,25 @@ class EngineContextPolicy:
             pos = eng.positions.first_in(m.condition_id)
             ctx["side"][i] = 0.0 if pos is None else (1.0 if pos.side == "UP" else -1.0)
         return np.asarray(self.policy.action_probs(features, history, ctx), dtype=np.float64)
+
+
+class ZeroedFeatures:
+    """A model with some input features zeroed (in the observation and its history): an ablation."""
+
+    def __init__(self, policy: Any, columns: Sequence[int]) -> None:
+        self.policy = inference_policy(policy)
+        self.columns = list(columns)
+
+    def action_probs(self, features: np.ndarray, history: np.ndarray) -> np.ndarray:
+        f = np.array(features, dtype=np.float32)
+        h = np.array(history, dtype=np.float32).reshape(len(f), -1, f.shape[1])
+        f[:, self.columns] = 0.0
+        h[:, :, self.columns] = 0.0
+        return np.asarray(self.policy.action_probs(f, h.reshape(len(f), -1)))
+
+
+def ablated(model: ModelPolicy, columns: Sequence[int]) -> ModelPolicy:
+    return ModelPolicy(ZeroedFeatures(model.policy, columns), name=f"model-zero-{','.join(map(str, columns))}")
 
 
 @dataclass
@@ -183,7 +201,7 @@ def summarize(pnl: dict[str, list[float]], agent: str = "model", unit: str = "ep
                 c = paired(pnl[agent], v)
                 diffs[name] = c.to_json() | {"beats": bool(c.low > 0)}
         out["paired_difference"] = diffs
-        rivals = {k: d for k, d in diffs.items() if k != "oracle"}
+        rivals = {k: d for k, d in diffs.items() if k in BASELINES and k != "oracle"}
         out["beats_all_non_oracle"] = bool(rivals) and all(d["beats"] for d in rivals.values())
         best = max(rivals, key=lambda k: float(np.mean(pnl[k]))) if rivals else None
         out["best_baseline"] = best
