@@ -59,7 +59,7 @@ def run_cmd(
     database_url: str | None = DB_URL,
     trade_size: float = typer.Option(10.0, "--trade-size", help="USDC per entry (full size)."),
     sizing: str = typer.Option(
-        "confidence", "--sizing", help="confidence (0.25-1.0 x trade size by |price - 0.5|) or fixed."
+        "confidence", "--sizing", help="confidence (0.25-1.0 x trade size by price) or fixed."
     ),
     tick: float = typer.Option(5.0, "--tick", help="Seconds between decisions."),
     explore: bool = typer.Option(False, "--explore", help="Sample actions (seeded) instead of the argmax."),
@@ -83,6 +83,8 @@ def run_cmd(
     install_redaction()
     if mode not in ("paper", "live"):
         raise typer.BadParameter("must be paper or live", param_hint="--mode")
+    if sizing not in ("confidence", "fixed"):
+        raise typer.BadParameter("confidence or fixed", param_hint="--sizing")
     if futures not in ("binance", "okx", "auto"):
         raise typer.BadParameter("binance, okx or auto", param_hint="--futures")
     if mode == "live":
@@ -140,26 +142,22 @@ def run_cmd(
             _fail(str(exc))
         console.print(f"session {session_id} stopped")
         return
-    from stratforge.trader.markets.replay import ReplayError, read_session
+    from stratforge.trader.markets.replay import ReplayError
     from stratforge.trader.replay_runner import run_replay
 
-    try:
-        session = read_session(replay)
-    except ReplayError as exc:
-        _fail(str(exc))
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("replay", total=1.0)
         try:
             result = run_replay(
                 cfg,
-                session,
+                replay,  # streamed from disk: memory stays flat however long the replay
                 policy,
                 store=store,
                 stop=stop,
                 agent=agent,
                 progress=lambda done, total: bar.update(task, completed=done / max(total, 1e-9)),
             )
-        except CheckpointError as exc:
+        except (ReplayError, CheckpointError) as exc:
             _fail(str(exc))
     if agent is not None:
         out = agent.save(data_dir / "learned")

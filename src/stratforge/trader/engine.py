@@ -44,10 +44,11 @@ from stratforge.trader.features import (
     compute_features,
     position_view,
 )
-from stratforge.trader.fees import CRYPTO_FEES_V2
+from stratforge.trader.fees import CRYPTO_FEES_V2, FeeSchedule
 from stratforge.trader.markets.messages import SYMBOLS, MarketInfo
 from stratforge.trader.positions import DOWN, UP, Position, PositionBook
 from stratforge.trader.safety import SETTLEMENT, SHUTDOWN, SIGNAL, Mark, Safety
+from stratforge.trader.sizing import fixed_size
 
 log = logging.getLogger("stratforge.trader.engine")
 
@@ -63,14 +64,10 @@ class Policy(Protocol):
 
 
 class Sizing(Protocol):
-    """Dollars to spend on an entry, given the configured trade size and the token's ask."""
+    """Dollars to spend on an entry, given the configured trade size and the token's ask
+    (:mod:`stratforge.trader.sizing`: ``confidence_size``, ``fixed_size``)."""
 
     def __call__(self, trade_size: float, price: float) -> float: ...
-
-
-def fixed_size(trade_size: float, price: float) -> float:
-    """Every entry spends the configured trade size."""
-    return trade_size
 
 
 @dataclass
@@ -79,9 +76,9 @@ class Exit:
 
     time: float
     price: float  # average sell price, or 1/0 at settlement
-    fee: float
+    fee: float  # USDC value of the exit fee
     reason: str
-    pnl: float  # after both fees
+    pnl: float  # after both fees: proceeds - exit fee - cost
     shares: float
     redemption: str | None = None  # settlement only: paid | pending_redemption | lost
     settled_by: str = ""  # settlement only: where the outcome came from (a futures fallback is flagged)
@@ -122,6 +119,7 @@ class EngineConfig:
     entry_margin_s: float = 60.0  # no entry this close to the window-end rule (it would close at once)
     commit_each_fill: bool = False  # live: record every fill at once, not at the end of the tick
     retire_after_s: float = 3600.0  # forget settled markets this long after their window (bounded state)
+    fees: FeeSchedule = CRYPTO_FEES_V2  # markets whose metadata carries no fee schedule (feature 14)
 
 
 @dataclass
@@ -234,8 +232,7 @@ class DecisionEngine:
         pos = self.positions.first_in(m.condition_id)
         if pos is None:
             return PositionView()
-        # Feature 14 exactly as in training (`features.unrealized_roi`: exit value after the fee).
-        return position_view(pos.side, pos.shares, pos.cost_basis, book.book, m.fees or CRYPTO_FEES_V2)
+        return position_view(pos.side, pos.shares, pos.cost, book.book, m.fees or self.cfg.fees)
 
     def _decide(
         self, active: list[MarketInfo], features: np.ndarray, histories: np.ndarray, now: float
@@ -296,8 +293,9 @@ class DecisionEngine:
             return None
         key = f"{m.condition_id}@{now:.3f}"
         pos = Position(
-            self._trade_id(key), key, m, side, now, fill.avg_price, fill.shares, fill.notional, fill.fee
-        )
+            self._trade_id(key), key, m, side, now, fill.avg_price, fill.shares,
+            fill.notional + fill.fee, fill.fee_value,
+        )  # fmt: skip
         self.positions.add(pos)
         self.journal.opened(pos, probs, feats)
         if self.cfg.commit_each_fill:
@@ -311,7 +309,7 @@ class DecisionEngine:
             self._failed_exit(pos, reason, fill)
             return False
         cost, entry_fee = pos.split(fill.shares)
-        pnl = fill.notional - fill.fee - cost - entry_fee
+        pnl = fill.notional - fill.fee - cost
         rest = None
         if pos.shares - fill.shares > 1e-9:
             key = f"{pos.trade_key}/rest@{now:.3f}"
@@ -319,7 +317,7 @@ class DecisionEngine:
                 self._trade_id(key), key, pos.market, pos.side, pos.entry_time, pos.entry_price,
                 pos.shares - fill.shares, pos.cost - cost, pos.entry_fee - entry_fee,
             )  # fmt: skip
-        self._finish(pos, Exit(now, fill.avg_price, fill.fee, reason, pnl, fill.shares), rest)
+        self._finish(pos, Exit(now, fill.avg_price, fill.fee_value, reason, pnl, fill.shares), rest)
         if self.cfg.commit_each_fill:
             self.journal.flush(self)
         return True
@@ -381,8 +379,7 @@ class DecisionEngine:
         red: Redemption = self.execution.settle(pos, up_wins, now)
         payout = pos.shares if won else 0.0
         exit = Exit(
-            now, 1.0 if won else 0.0, 0.0, SETTLEMENT, payout - pos.cost_basis, pos.shares, red.status,
-            source,
+            now, 1.0 if won else 0.0, 0.0, SETTLEMENT, payout - pos.cost, pos.shares, red.status, source
         )
         self._finish(pos, exit)
         if red.status == PENDING:

@@ -203,32 +203,40 @@ def _copy_book(b: OrderBook) -> OrderBook:
     return c
 
 
-def settle_outcome(
-    m: MarketInfo, session: Session, feed: FeedState, strike: float | None = None, wait: bool = False
-) -> tuple[bool, float, float, str] | None:
-    """(UP wins, strike, final, source) of a market whose window ended, as the venue settles it.
-
-    In order: the venue's ``market_resolved`` (MARKET_RESOLVED; ``wait``: only once the feed has
-    seen it, and None while a recorded one is still to come), a recorded resolution with the
-    resolution source's prices (RESOLUTION_PRICE), and only without either our futures prices
-    (FUTURES_FALLBACK, flagged in every result). UP wins on final >= strike. None: not known yet."""
-    nan = float("nan")
-    event = feed.resolved.get(m.condition_id) or (None if wait else session.venue_resolution(m.condition_id))
-    if event is not None and event.up_wins(m) is not None:
-        return bool(event.up_wins(m)), nan, nan, MARKET_RESOLVED
-    res = session.resolutions.get(m.condition_id)
-    if res is not None:
-        return res.up_wins, res.strike, res.final, RESOLUTION_PRICE
-    if wait and session.venue_resolution(m.condition_id) is not None:
-        return None  # the venue's word is in the recording, later: wait for it
+def futures_outcome(m: MarketInfo, feed: FeedState, strike: float | None = None) -> bool | None:
+    """UP wins by our futures prices (final >= strike at the window's end and start): the fallback
+    when no resolution is known (results flag it). None without prices."""
     flow = feed.flow(SYMBOLS[m.asset])
     k = m.strike if m.strike is not None else strike
     if k is None or k != k:
         k = flow.price_at(m.window_start)
     final = flow.price_at(m.window_end)
     if final is None or k is None:
+        return None
+    return final >= k
+
+
+def settle_outcome(
+    m: MarketInfo, session: Session, feed: FeedState, strike: float | None = None
+) -> tuple[bool, float, float, str]:
+    """(UP wins, strike, final, source) of a market of a recorded session whose window ended, as the
+    venue settles it: the venue's ``market_resolved`` (MARKET_RESOLVED), else a recorded resolution
+    with the resolution source's prices (RESOLUTION_PRICE), else our futures prices
+    (FUTURES_FALLBACK, flagged in every result). The engine's replays follow the same order
+    (`replay_runner.settle_waiting`)."""
+    nan = float("nan")
+    event = feed.resolved.get(m.condition_id) or session.venue_resolution(m.condition_id)
+    if event is not None and event.up_wins(m) is not None:
+        return bool(event.up_wins(m)), nan, nan, MARKET_RESOLVED
+    res = session.resolutions.get(m.condition_id)
+    if res is not None:
+        return res.up_wins, res.strike, res.final, RESOLUTION_PRICE
+    up = futures_outcome(m, feed, strike)
+    if up is None:
         raise ValueError(f"cannot resolve {m.slug}: no resolution and no futures price at its window start/end")
-    return final >= k, float(k), final, FUTURES_FALLBACK
+    flow = feed.flow(SYMBOLS[m.asset])
+    k = m.strike if m.strike is not None else (strike if strike == strike else flow.price_at(m.window_start))
+    return up, float(k if k is not None else nan), float(flow.price_at(m.window_end) or nan), FUTURES_FALLBACK
 
 
 def record_tape(session: Session, cfg: EnvConfig, assets: list[str] | None = None) -> Tape:
@@ -281,9 +289,7 @@ def record_tape(session: Session, cfg: EnvConfig, assets: list[str] | None = Non
         return TickRecord(now, list(current), feats, books, context=ctx)
 
     def outcome(m: MarketInfo) -> tuple[bool, float, float, str]:
-        out = settle_outcome(m, session, feed, strikes.get(m.condition_id, float("nan")))
-        assert out is not None  # without `wait` an outcome is always decided
-        return out
+        return settle_outcome(m, session, feed, strikes.get(m.condition_id, float("nan")))
 
     feed.advance(t)
     activate(t)

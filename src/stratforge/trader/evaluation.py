@@ -39,7 +39,7 @@ from stratforge.trader.journal import MemoryJournal
 from stratforge.trader.markets.replay import read_session
 from stratforge.trader.markets.session import Session, merge_sessions, split_by_time, walk_forward_split_time
 from stratforge.trader.markets.synthetic import SyntheticConfig, generate_session
-from stratforge.trader.replay_runner import replay_ticks
+from stratforge.trader.replay_runner import SessionSource, replay_ticks
 from stratforge.trader.safety import Safety, SafetyConfig
 from stratforge.trader.sizing import sizing_named
 
@@ -155,7 +155,7 @@ def run_engine(policy: TraderPolicy, session: Session, cfg: RunConfig | None = N
     for m in session.markets:
         engine.add_market(m)
     start = min(m.window_start for m in session.markets)
-    replay_ticks(engine, feed, session, start, cfg.tick_s)
+    replay_ticks(engine, feed, SessionSource(session), start, cfg.tick_s)
     trades = [trade_row(p, e) for p, e in journal.trades]
     per_market = {m.condition_id: 0.0 for m in session.markets}
     for t in trades:

@@ -3,8 +3,8 @@
 The decision engine sends every entry, exit and settlement through an ``Execution``; it never knows
 whether fills come from the paper broker walking the (replayed or live) book or from the venue
 (:class:`stratforge.trader.live.executor.LiveExecution`). Both return the broker's
-:class:`~stratforge.trader.broker.Fill`: shares, USDC notional and fee of what actually filled, or
-``rejected`` with the reason. A rejected sell leaves the position open (the engine keeps it).
+:class:`~stratforge.trader.broker.Fill`: shares received, shares traded, USDC notional and the fee
+(a buy's in shares, a sell's in USDC) of what actually filled, or ``rejected`` with the reason. A rejected sell leaves the position open (the engine keeps it).
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
 """Feed health: is each websocket feed delivering, and since when not.
 
 The live runner calls :meth:`FeedHealth.seen` for every message of a feed and :meth:`FeedHealth.check`
-every tick. A feed with no message for ``stale_after_s`` (or none at all ``stale_after_s`` after the
-start) is ``stale``; the health endpoint then reports ``degraded``, the worker alerts once per
-transition, and the safety rules refuse new entries while any feed is stale (exits keep running;
-positions on a dead book close through the stale-book rule). The clock is injected, so tests decide
+every tick. Until its first message a feed is ``starting``; with no message for ``stale_after_s``
+(or none at all ``stale_after_s`` after the start) it is ``stale``. Either way the health endpoint
+reports ``degraded`` and the safety rules refuse new entries (features need both feeds; exits keep
+running, and positions on a dead book close through the stale-book rule); the worker alerts once
+when a feed goes stale. The clock is injected, so tests decide
 what time it is.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-OK, STALE = "ok", "stale"
+OK, STARTING, STALE = "ok", "starting", "stale"
 
 
 class FeedHealth:
@@ -25,7 +26,7 @@ class FeedHealth:
         start = clock()
         self._since: dict[str, float] = {n: start for n in names}  # last message, or the start
         self._last: dict[str, float | None] = {n: None for n in names}
-        self._status: dict[str, str] = {n: OK for n in names}
+        self._status: dict[str, str] = {n: STARTING for n in names}
 
     def seen(self, name: str, t: float | None = None) -> None:
         """A message of feed ``name`` arrived (at ``t``, default now)."""
@@ -36,13 +37,17 @@ class FeedHealth:
     def reset(self, name: str) -> None:
         """A feed was (re)started: give it ``stale_after_s`` from now before calling it stale."""
         self._since[name] = self.clock()
+        self._last[name] = None
 
     def check(self) -> list[tuple[str, str, str]]:
         """Re-evaluate every feed; returns the transitions ``(name, old status, new status)``."""
         now = self.clock()
         changes = []
         for name, since in self._since.items():
-            new = STALE if now - since > self.stale_after_s else OK
+            if now - since > self.stale_after_s:
+                new = STALE
+            else:
+                new = OK if self._last[name] is not None else STARTING
             old = self._status[name]
             if new != old:
                 self._status[name] = new
@@ -58,7 +63,7 @@ class FeedHealth:
         return None if last is None else self.clock() - last
 
     def problem(self) -> str | None:
-        """A one-line description of the stale feeds, or None when all are ok."""
+        """A one-line description of the feeds that are not ok, or None when all are."""
         bad = [n for n, s in self._status.items() if s != OK]
         if not bad:
             return None

@@ -29,7 +29,7 @@ from typing import Any
 from stratforge.trader.engine import DecisionEngine, Policy
 from stratforge.trader.env import FeedState
 from stratforge.trader.execution import Execution, PaperExecution
-from stratforge.trader.feed_health import STALE, FeedHealth
+from stratforge.trader.feed_health import OK, STALE, FeedHealth
 from stratforge.trader.health import HealthServer
 from stratforge.trader.live.discovery import DiscoveryConfig, discover, fetch_market, fetch_outcome
 from stratforge.trader.live.feeds import BinanceFuturesFeed, ClobMarketFeed, OkxSwapFeed
@@ -255,13 +255,13 @@ def check_feeds(
 ) -> None:
     """Feed health -> alerts, OKX failover, and the engine's entry block."""
     if not feeds.clob.asset_ids:
-        health.reset("clob")  # nothing subscribed: silence is expected
-    for name, _old, new in health.check():
+        health.seen("clob")  # nothing subscribed: silence is expected
+    for name, old, new in health.check():
         if new == STALE:
             if name == "futures" and feeds.fail_over():
                 journal.problem("feeds", "Binance futures feed silent: failed over to OKX")
                 continue
             journal.problem("feeds", f"{name} feed stale: {health.problem()}; entries paused")
-        else:
+        elif new == OK and old == STALE:
             store.record_health("feeds", f"{name} feed recovered", level="info", session_id=session_id)
     engine.feed_problem = health.problem()

@@ -25,10 +25,10 @@ class Position:
     market: MarketInfo
     side: str  # UP | DOWN
     entry_time: float
-    entry_price: float  # average fill price
-    shares: float
-    cost: float  # USDC paid for the shares, before fees
-    entry_fee: float = 0.0  # USDC
+    entry_price: float  # average matched price
+    shares: float  # held (a buy's fee taken in shares is not among them)
+    cost: float  # USDC paid (including an entry fee charged in USDC): the PnL reference
+    entry_fee: float = 0.0  # USDC value of the entry fee, for reports (already in shares/cost)
 
     @property
     def condition_id(self) -> str:
@@ -41,11 +41,6 @@ class Position:
     @property
     def window_end(self) -> float:
         return self.market.window_end
-
-    @property
-    def cost_basis(self) -> float:
-        """What the position cost including the entry fee (the PnL reference)."""
-        return self.cost + self.entry_fee
 
     def own_book(self, up_book: OrderBook) -> OrderBook:
         """The book of the token held (the DOWN book mirrors the UP book)."""

@@ -148,7 +148,7 @@ class Safety:
                 tripped.append("consecutive_losses")
         else:
             self.state.consecutive_losses = 0
-        self.state.trips.extend(tripped)
+        self.state.trips = (self.state.trips + tripped)[-50:]  # the recent ones (bounded state)
         return tripped
 
     # -- kill switch ----------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ class WorkerConfig:
     data_dir: Path = Path("data")
     database_url: str | None = None
     trade_size: float = 10.0
-    sizing: str = "confidence"  # entry sizing (`sizing`): confidence (0.25-1.0 x trade size) or fixed
+    sizing: str = "confidence"  # or "fixed" (see stratforge.trader.sizing)
     tick_s: float = 5.0
     safety_interval_s: float = 10.0
     checkpoint_interval_s: float = 60.0  # a metric row (and checkpoint) at least this often
@@ -72,6 +72,7 @@ class WorkerConfig:
             safety_interval_s=self.safety_interval_s,
             explore=self.explore,
             commit_each_fill=self.mode == "live",
+            fees=self.broker.fees,
         )
 
 
@@ -106,7 +107,7 @@ def start_worker(
     policy: Policy,
     execution: Execution,
     feed: FeedState,
-    markets: list[MarketInfo],
+    markets: list[MarketInfo] | Callable[[float | None], list[MarketInfo]],
     learner: Learner | None = None,
     session_config: dict[str, Any] | None = None,
     find_market: Callable[[str], MarketInfo | None] | None = None,
@@ -114,7 +115,9 @@ def start_worker(
     """Resume the crashed session of ``source`` (or start one) and assemble its engine.
 
     On resume the checkpoint and the open trades are loaded; the caller replays the feed up to the
-    checkpoint's cursor (replays) or simply continues (live feeds). ``find_market`` looks up the
+    checkpoint's cursor (replays) or simply continues (live feeds). ``markets`` may be a function of
+    the checkpoint's cursor (None for a new session) for sources that must first be read up to it.
+    ``find_market`` looks up the
     market of an open trade that is not in ``markets`` (live: its window may have passed while the
     worker was down; it must still settle).
     """
@@ -151,6 +154,8 @@ def start_worker(
         sizing=sizing_named(cfg.sizing),
         learner=learner,
     )
+    if callable(markets):
+        markets = markets(checkpoint.cursor if checkpoint is not None else None)
     for m in markets:
         engine.add_market(m)
     if checkpoint is not None:
