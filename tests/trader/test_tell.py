@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from stratforge.trader.markets.synthetic import OLD_LAG_S, OLD_LEAN, SyntheticConfig
-from stratforge.trader.markets.tell import book_tell, sample_markets
+from stratforge.trader.markets.tell import book_tell, feature_tell, sample_markets
 
 SEEDS = range(100, 110)  # 10 sessions x 4 assets x 4 windows = 160 markets, 25 ticks each
 
@@ -29,3 +29,11 @@ def test_old_market_tell_is_detected() -> None:
     res = book_tell(sample_markets(_cfg(lag_s=OLD_LAG_S, imbalance_lean=OLD_LEAN), SEEDS, tick_s=10))
     assert res.mean_diff > 0
     assert res.p_greater < 0.001
+
+
+@pytest.mark.slow
+def test_no_observation_feature_leaks_the_outcome_beyond_the_quote() -> None:
+    # every position-free feature the agent sees, together: no better out-of-fold log loss
+    sample = sample_markets(_cfg(), SEEDS, tick_s=10)
+    res = feature_tell(sample, tuple(range(12)) + (15, 16, 17))
+    assert res.p_greater > 0.05, res

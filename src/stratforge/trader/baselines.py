@@ -5,7 +5,8 @@ like ``stratforge.trader.model.Policy.action_probs(features, history)``. Rules t
 the 18 features do not carry (the UP mid, the true probability) read them from ``context``, the raw
 per-slot arrays of ``env.Observation.context``; the learned model never sees it.
 
-- ``random``: HOLD with probability 1 - p_trade, else BUY or SELL (p_trade/2 each).
+- ``random``: HOLD with probability 1 - p_trade, else BUY or SELL (p_trade/2 each), drawn from a
+  seeded stream (one-hot rows, so an argmax executes the draw).
 - ``momentum`` (the reference's rule): velocity = UP mid now - UP mid 3 ticks ago; BUY above +0.03,
   SELL below -0.03; no new decisions in the last 2 minutes.
 - ``mean_reversion`` (the reference's rule): BUY when the UP mid < 0.40, SELL when > 0.60; same expiry rule.
@@ -54,16 +55,22 @@ def _ctx(context: dict[str, np.ndarray] | None, key: str, n: int) -> np.ndarray:
 
 
 class RandomPolicy:
-    def __init__(self, p_trade: float = 0.1) -> None:
+    """Trades at random: each market and tick BUY or SELL with probability p_trade/2 each. The draw is
+    made here (one-hot rows from a seeded stream), so the engine's argmax executes it as drawn."""
+
+    def __init__(self, p_trade: float = 0.1, seed: int = 0) -> None:
         self.name = "random"
         self.p_trade = p_trade
+        self.rng = np.random.default_rng(seed)
 
     def action_probs(
         self, features: Any, history: Any, context: dict[str, np.ndarray] | None = None
     ) -> np.ndarray:
         n = len(np.asarray(features).reshape(-1, 18))
+        u = self.rng.random(n)
         p = self.p_trade
-        return np.tile(np.array([1.0 - p, p / 2, p / 2], dtype=np.float32), (n, 1))
+        acts = np.where(u < p / 2, BUY, np.where(u < p, SELL, HOLD)).astype(np.int64)
+        return _onehot(acts)
 
 
 class MomentumPolicy:

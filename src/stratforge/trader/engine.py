@@ -81,6 +81,7 @@ class Exit:
     pnl: float  # after both fees: proceeds - exit fee - cost
     shares: float
     redemption: str | None = None  # settlement only: paid | pending_redemption | lost
+    settled_by: str = ""  # settlement only: where the outcome came from (a futures fallback is flagged)
 
 
 class Journal(Protocol):
@@ -378,7 +379,9 @@ class DecisionEngine:
         won = (pos.side == UP) == up_wins
         red: Redemption = self.execution.settle(pos, up_wins, now)
         payout = pos.shares if won else 0.0
-        exit = Exit(now, 1.0 if won else 0.0, 0.0, SETTLEMENT, payout - pos.cost, pos.shares, red.status)
+        exit = Exit(
+            now, 1.0 if won else 0.0, 0.0, SETTLEMENT, payout - pos.cost, pos.shares, red.status, source
+        )
         self._finish(pos, exit)
         if red.status == PENDING:
             self.journal.problem(

@@ -169,9 +169,10 @@ class Settlement(NamedTuple):
     up_wins: bool
     strike: float
     final: float
-    source: str  # RESOLUTION_PRICE | FUTURES_FALLBACK (see `settle_outcome`)
+    source: str  # MARKET_RESOLVED | RESOLUTION_PRICE | FUTURES_FALLBACK (see `settle_outcome`)
 
 
+MARKET_RESOLVED = "market_resolved"  # the venue's resolution event (the winning token)
 RESOLUTION_PRICE = "resolution_price"  # a recorded resolution (the resolution source's prices)
 FUTURES_FALLBACK = "futures_fallback"  # no resolution recorded: our futures prices (flagged)
 
@@ -202,21 +203,40 @@ def _copy_book(b: OrderBook) -> OrderBook:
     return c
 
 
+def futures_outcome(m: MarketInfo, feed: FeedState, strike: float | None = None) -> bool | None:
+    """UP wins by our futures prices (final >= strike at the window's end and start): the fallback
+    when no resolution is known (results flag it). None without prices."""
+    flow = feed.flow(SYMBOLS[m.asset])
+    k = m.strike if m.strike is not None else strike
+    if k is None or k != k:
+        k = flow.price_at(m.window_start)
+    final = flow.price_at(m.window_end)
+    if final is None or k is None:
+        return None
+    return final >= k
+
+
 def settle_outcome(
-    m: MarketInfo, session: Session, feed: FeedState, strike: float
+    m: MarketInfo, session: Session, feed: FeedState, strike: float | None = None
 ) -> tuple[bool, float, float, str]:
-    """(UP wins, strike, final, source) of a market whose window ended, as the venue settles it:
-    a recorded resolution decides; only without one do our futures prices stand in (and the source
-    says so, so results can flag it). UP wins on final >= strike."""
+    """(UP wins, strike, final, source) of a market of a recorded session whose window ended, as the
+    venue settles it: the venue's ``market_resolved`` (MARKET_RESOLVED), else a recorded resolution
+    with the resolution source's prices (RESOLUTION_PRICE), else our futures prices
+    (FUTURES_FALLBACK, flagged in every result). The engine's replays follow the same order
+    (`replay_runner.settle_waiting`)."""
+    nan = float("nan")
+    event = feed.resolved.get(m.condition_id) or session.venue_resolution(m.condition_id)
+    if event is not None and event.up_wins(m) is not None:
+        return bool(event.up_wins(m)), nan, nan, MARKET_RESOLVED
     res = session.resolutions.get(m.condition_id)
     if res is not None:
         return res.up_wins, res.strike, res.final, RESOLUTION_PRICE
-    final = feed.flow(SYMBOLS[m.asset]).price_at(m.window_end)
-    if final is None or strike != strike:
-        raise ValueError(
-            f"cannot resolve {m.slug}: no resolution and no futures price at its window start/end"
-        )
-    return final >= strike, strike, final, FUTURES_FALLBACK
+    up = futures_outcome(m, feed, strike)
+    if up is None:
+        raise ValueError(f"cannot resolve {m.slug}: no resolution and no futures price at its window start/end")
+    flow = feed.flow(SYMBOLS[m.asset])
+    k = m.strike if m.strike is not None else (strike if strike == strike else flow.price_at(m.window_start))
+    return up, float(k if k is not None else nan), float(flow.price_at(m.window_end) or nan), FUTURES_FALLBACK
 
 
 def record_tape(session: Session, cfg: EnvConfig, assets: list[str] | None = None) -> Tape:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from stratforge.trader.engine import DecisionEngine, Learner, Policy
-from stratforge.trader.env import FeedState
+from stratforge.trader.env import FUTURES_FALLBACK, RESOLUTION_PRICE, FeedState, futures_outcome
 from stratforge.trader.execution import PaperExecution
 from stratforge.trader.health import HealthServer
 from stratforge.trader.markets.messages import MarketInfo, Message, Resolution
@@ -32,7 +32,7 @@ from stratforge.trader.worker import RunResult, WorkerConfig, start_worker, summ
 
 log = logging.getLogger("stratforge.trader.replay_runner")
 
-RECORDED = "recorded_resolution"
+RESOLUTION_GRACE_S = 600.0  # no resolution this long after a window: settle on the futures price
 
 
 class MessageSource(Protocol):
@@ -143,6 +143,31 @@ class FileSource:
         return self._resolutions.get(condition_id)
 
 
+def settle_waiting(
+    engine: DecisionEngine, feed: FeedState, source: MessageSource, t: float, final: bool = False
+) -> int:
+    """Give the engine the outcome of every market that waits for one; returns how many.
+
+    The venue's ``market_resolved`` (seen by the feed state: the engine reads it itself) wins; a
+    recorded ``meta`` resolution (the resolution source's prices, as a poll of the market is live)
+    is next; only when neither comes (``RESOLUTION_GRACE_S`` after the window, or the replay is
+    over: ``final``) do the futures prices decide, flagged ``futures_fallback`` in the trade."""
+    n = 0
+    for m in engine.awaiting_outcome(t):
+        if m.condition_id in feed.resolved:
+            continue
+        res = source.recorded(m.condition_id)
+        if res is not None:
+            engine.resolve(m.condition_id, res.up_wins, RESOLUTION_PRICE)
+            n += 1
+        elif final or t >= m.window_end + RESOLUTION_GRACE_S:
+            up = futures_outcome(m, feed)
+            if up is not None:
+                engine.resolve(m.condition_id, up, FUTURES_FALLBACK)
+                n += 1
+    return n
+
+
 def replay_ticks(
     engine: DecisionEngine,
     feed: FeedState,
@@ -155,20 +180,18 @@ def replay_ticks(
     """Tick ``engine`` from ``start`` every ``tick_s`` until one tick past the last window end.
 
     Per tick: the source's messages up to ``t`` -> feed state (new markets -> engine); outcomes of
-    markets waiting for one: the venue's ``market_resolved`` events in the replay (seen by the feed
-    state) win, a recorded ``meta`` resolution is the fallback (as a poll of the market is live);
-    then the engine's tick. Returns the time of the last tick.
+    markets waiting for one, as the venue settles them (`settle_waiting`); then the engine's tick.
+    Returns the time of the last tick.
     """
     t = last = start
     while not (stop is not None and stop.is_set()):
         for m in source.pump(t, feed):
             engine.add_market(m)
-        if source.exhausted and t > source.last_end + tick_s + 1e-9:
-            break
-        for m in engine.awaiting_outcome(t):
-            res = source.recorded(m.condition_id)
-            if res is not None and m.condition_id not in feed.resolved:
-                engine.resolve(m.condition_id, res.up_wins, RECORDED)
+        ended = source.exhausted and t > source.last_end + tick_s + 1e-9
+        if ended and not settle_waiting(engine, feed, source, t, final=True):
+            break  # over, and nothing left to settle (a settled market needs this last tick)
+        if not ended:
+            settle_waiting(engine, feed, source, t)
         engine.tick(t)
         if on_tick is not None:
             on_tick(t)

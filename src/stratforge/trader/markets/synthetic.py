@@ -25,7 +25,9 @@ proportion to the mispricing ``p(t) - quote`` (the tell the first trained model 
 ``lag_s=(15, 40)`` restores the old lag (``--lean 0.25 --lag 15,40`` on the CLI).
 
 Books are sent as a snapshot at the window start and every 60 s, and as `price_change` deltas in
-between, exactly as the CLOB websocket does.
+between, exactly as the CLOB websocket does. Each market resolves twice over: the resolution source's
+prices (``Session.resolutions``: strike and final spot) and the venue's ``market_resolved`` event
+(the winning token, 2 s after the window end), so recordings can carry either (`replay.write_session`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from stratforge.trader.markets.messages import (
     Kline,
     LastTrade,
     MarketInfo,
+    MarketResolved,
     Message,
     PriceChange,
     Resolution,
@@ -59,6 +62,7 @@ TICK = 0.01
 DEFAULT_LAG_S = (0.0, 2.0)  # seconds; see the module docstring
 OLD_LAG_S = (15.0, 40.0)  # the first market's lag (with imbalance_lean 0.25): a hidden-tell market
 OLD_LEAN = 0.25
+RESOLUTION_DELAY_S = 2.0  # market_resolved arrives this long after the window end
 
 
 @dataclass
@@ -216,6 +220,12 @@ def _gen_asset(
         markets.append(info)
         strike, final = float(price[s_i]), float(price[e_i])
         resolutions[cid] = Resolution(w_start + WINDOW_SECONDS, cid, strike, final)
+        # The venue's word, as the market channel sends it a little after the window ends.
+        winner = info.up_token if final >= strike else info.down_token
+        messages.append(
+            MarketResolved(w_start + WINDOW_SECONDS + RESOLUTION_DELAY_S, cid, winner,
+                           "Up" if final >= strike else "Down")
+        )  # fmt: skip
         idx = np.arange(s_i, e_i + 1)
         tau = (e_i - idx).astype(np.float64)
         sig_eff = np.sqrt(sig_t[idx] ** 2 + sig_eff_base**2)

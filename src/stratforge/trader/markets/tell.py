@@ -37,6 +37,7 @@ class TellSample:
     imbalance: np.ndarray  # [n, 2]: features 3 and 4
     up_wins: np.ndarray  # bool
     market: np.ndarray  # int: which market each row belongs to
+    features: np.ndarray  # [n, 18]: the whole (position-free) observation, for leak checks
 
 
 def sample_markets(
@@ -44,11 +45,12 @@ def sample_markets(
 ) -> TellSample:
     """Every ``every_s`` seconds from 1 to 13 minutes into each window, through the agent's features."""
     rows: list[tuple[float, float, float, int]] = []
+    feats: list[np.ndarray] = []
     wins: list[bool] = []
     market_ids: dict[str, int] = {}
     for seed in seeds:
         tape = record_tape(generate_session(seed, cfg), EnvConfig(tick_s=tick_s, synthetic=cfg))
-        outcome = {m.condition_id: up for rec in tape.ticks for _, m, up, _, _ in rec.settlements}
+        outcome = {st.market.condition_id: st.up_wins for rec in tape.ticks for st in rec.settlements}
         for rec in tape.ticks:
             for slot, m in enumerate(rec.markets):
                 if m is None:
@@ -59,9 +61,13 @@ def sample_markets(
                     continue
                 k = market_ids.setdefault(m.condition_id, len(market_ids))
                 rows.append((float(mid), float(rec.features[slot, 3]), float(rec.features[slot, 4]), k))
+                feats.append(rec.features[slot].astype(np.float64))
                 wins.append(bool(outcome[m.condition_id]))
     a = np.asarray(rows).reshape(-1, 4)
-    return TellSample(a[:, 0], a[:, 1:3], np.asarray(wins, dtype=bool), a[:, 3].astype(np.int64))
+    return TellSample(
+        a[:, 0], a[:, 1:3], np.asarray(wins, dtype=bool), a[:, 3].astype(np.int64),
+        np.asarray(feats).reshape(-1, 18),
+    )  # fmt: skip
 
 
 def _fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3) -> np.ndarray:
@@ -86,6 +92,19 @@ def _cv_log_loss(x: np.ndarray, y: np.ndarray, market: np.ndarray, folds: int, s
         z = x[test] @ w
         loss[test] = -(y[test] * log_expit(z) + (1 - y[test]) * log_expit(-z))
     return np.bincount(market, weights=loss, minlength=n_markets)
+
+
+def feature_tell(
+    sample: TellSample, columns: tuple[int, ...], folds: int = 5, seed: int = 0
+) -> PairedComparison:
+    """Like `book_tell` for any observation features (a leak check: in an honest market with a lag of
+    a second or two, nothing the agent observes should predict the outcome beyond the quote)."""
+    mid = np.clip(sample.mid, 0.01, 0.99)
+    y = sample.up_wins.astype(np.float64)
+    base = np.column_stack([np.ones_like(mid), np.log(mid / (1 - mid))])
+    full = np.column_stack([base, sample.features[:, list(columns)]])
+    m = sample.market
+    return paired(_cv_log_loss(base, y, m, folds, seed), _cv_log_loss(full, y, m, folds, seed))
 
 
 def book_tell(sample: TellSample, folds: int = 5, seed: int = 0) -> PairedComparison:
