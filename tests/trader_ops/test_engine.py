@@ -167,3 +167,27 @@ def test_checkpoint_round_trip(two_hours: Path) -> None:
     n = other.restore(again.engine, [Position(**vars(p)) for p in engine.positions])
     assert n == len(engine.positions)
     assert Checkpoint(other.state(), again.journal).to_dict() == saved
+
+
+class OneShareAtATime(PaperExecution):
+    """Sells fill one share per order (a thin book): every close is a partial fill."""
+
+    def sell(self, pos: Position, up_book: OrderBook, now: float) -> Fill:
+        return Fill(pos.condition_id, pos.side, "SELL", now, shares=1.0, shares_traded=1.0,
+                    notional=0.5, unfilled=pos.shares - 1.0)  # fmt: skip
+
+
+def test_many_partial_closes_keep_the_trade_key_short() -> None:
+    m = MarketInfo("BTC", T0, "0xc", "up", "down")
+    session = Session([m], [BookSnapshot(T0, "0xc", "up", [(0.49, 500.0)], [(0.51, 500.0)])])
+    engine, journal, feed = engine_for(session, OneShareAtATime())
+    feed.advance(T0 + 10)
+    engine.tick(T0 + 10)
+    (pos,) = list(engine.positions)
+    for k in range(15):
+        (held,) = list(engine.positions)
+        assert engine.close(held, "signal", T0 + 20 + k)
+    (rest,) = list(engine.positions)
+    assert rest.trade_key == f"{pos.trade_key}/rest@{T0 + 34:.3f}"  # not nested 15 times
+    assert rest.shares == pytest.approx(pos.shares - 15)
+    assert sum(e.shares for _, e in journal.trades) == pytest.approx(15.0)

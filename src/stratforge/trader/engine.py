@@ -313,7 +313,9 @@ class DecisionEngine:
         pnl = fill.notional - fill.fee - cost
         rest = None
         if pos.shares - fill.shares > 1e-9:
-            key = f"{pos.trade_key}/rest@{now:.3f}"
+            # The entry's key + when the rest was split off (not nested: a position sold in many
+            # small fills must not grow its key past the column).
+            key = f"{pos.trade_key.split('/rest@')[0]}/rest@{now:.3f}"
             rest = Position(
                 self._trade_id(key), key, pos.market, pos.side, pos.entry_time, pos.entry_price,
                 pos.shares - fill.shares, pos.cost - cost, pos.entry_fee - entry_fee,
