@@ -8,9 +8,9 @@ is killed and resumed continues exactly as if it had never stopped.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -104,6 +104,8 @@ class ProposalContext:
     champion: ChampionView | None
     #: seeds a member raced to the end is scored on (the whole selection set); None: unknown
     selection_sims: int | None = None
+    #: record an event in the run: ``note(kind, message, level, data)`` (e.g. a provider's state)
+    note: Callable[[str, str, str, dict[str, Any]], None] = field(default=lambda kind, message, level, data: None)
 
 
 @runtime_checkable

@@ -168,7 +168,7 @@ class Explorer:
         number = self.store.next_iteration_number()
         champ = self.champions.state
         ctx = ProposalContext(
-            number, self._focus(), None if champ is None else champ.view(), self.config.n_selection
+            number, self._focus(), None if champ is None else champ.view(), self.config.n_selection, self._note
         )
         t0 = time.perf_counter()
         try:
@@ -273,6 +273,11 @@ class Explorer:
         self.on_event("waiting", exc.reason)
         while (left := retry_at - self.clock()) > 0 and self.exit_reason() is None:
             self.sleep(min(1.0, left))
+
+    def _note(self, kind: str, message: str, level: str, data: dict[str, Any]) -> None:
+        """An event outside any iteration record (a proposer's state change): written at once."""
+        self.store.add_event(kind, message, level=level, data=data)
+        self.on_event(kind, message)
 
     def _emit(self, kind: str, message: str, level: str) -> None:
         self._events.append(NewEvent(kind, message, level))
