@@ -199,3 +199,25 @@ def test_recorder_writes_replay_lines(tmp_path: Path) -> None:
     parsed = [m for _, m in iter_messages(tmp_path / "rec.jsonl")]
     assert [type(m).__name__ for m in parsed] == ["BookSnapshot", "PriceChange", "LastTrade"]
     assert isinstance(MarketInfo("BTC", T0, "c", "u", "d"), MarketInfo)
+
+
+def test_discovery_reads_the_markets_fee_schedule() -> None:
+    from stratforge.trader.fees import FeeSchedule
+
+    event = json.loads((FIX / "gamma_event.json").read_text())
+    event[0]["markets"][0] |= {
+        "feeType": "crypto_fees_v2",
+        "feeSchedule": {"rate": 0.07, "exponent": 1, "takerOnly": True, "rebateRate": 0.2},
+    }
+    market = json.loads((FIX / "clob_market.json").read_text())
+
+    def responder(method: str, path: str, body: bytes):
+        url = urlparse(path)
+        if url.path == "/events":
+            return json_response(event if parse_qs(url.query)["slug"][0] == f"btc-updown-15m-{T0}" else [])
+        return json_response(market)
+
+    with LocalServer(responder) as srv:
+        cfg = DiscoveryConfig(gamma_url=srv.url, clob_url=srv.url, windows_ahead=0)
+        (info,) = discover(["BTC"], now=T0 + 1, config=cfg)
+    assert info.fees == FeeSchedule(0.07, 1.0)

@@ -17,6 +17,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -34,7 +35,7 @@ DB_URL = typer.Option(
 
 
 def _fail(msg: str) -> NoReturn:
-    console.print(f"[red]error:[/red] {msg}", highlight=False)
+    console.print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)  # one line
     raise typer.Exit(2)
 
 
@@ -62,6 +63,11 @@ def run_cmd(
         "confidence", "--sizing", help="confidence (0.25-1.0 x trade size by price) or fixed."
     ),
     tick: float = typer.Option(5.0, "--tick", help="Seconds between decisions."),
+    daily_loss_limit: float = typer.Option(
+        100.0,
+        "--daily-loss-limit",
+        help="USDC lost in a UTC day after which entries stop until the next day.",
+    ),
     explore: bool = typer.Option(False, "--explore", help="Sample actions (seeded) instead of the argmax."),
     learn: bool = typer.Option(
         False, "--learn", help="Online PPO updates; saves the model to <data>/learned."
@@ -78,9 +84,12 @@ def run_cmd(
 ) -> None:
     """Run the trading worker (paper by default; a replay or live feeds)."""
     from stratforge.trader.redaction import install_redaction
+    from stratforge.trader.safety import SafetyConfig
     from stratforge.trader.worker import WorkerConfig, install_signal_stop
 
     install_redaction()
+    for noisy in ("alembic", "httpx"):  # schema migrations and every HTTP request are not news
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if mode not in ("paper", "live"):
         raise typer.BadParameter("must be paper or live", param_hint="--mode")
     if sizing not in ("confidence", "fixed"):
@@ -94,10 +103,8 @@ def run_cmd(
             _fail("live trading moves real money: add --i-understand-live-trading to confirm")
     if replay is not None and not replay.exists():
         raise typer.BadParameter(f"no such file: {replay}", param_hint="--replay")
-    if trade_size <= 0 or tick <= 0:
-        _fail("--trade-size and --tick must be positive")
-    if sizing not in ("confidence", "fixed"):
-        _fail(f"--sizing must be confidence or fixed, got {sizing!r}")
+    if trade_size <= 0 or tick <= 0 or daily_loss_limit <= 0:
+        _fail("--trade-size, --tick and --daily-loss-limit must be positive")
     execution = _live_execution(trade_size) if mode == "live" else None
     store = _store(data_dir, database_url)
     from stratforge.trader.registry import Registry, RegistryError
@@ -128,6 +135,7 @@ def run_cmd(
         model_version=version,
         resume=resume,
         futures=futures,
+        safety=SafetyConfig(daily_loss_limit=daily_loss_limit),
     )
     stop = threading.Event()
     install_signal_stop(stop)
@@ -187,11 +195,16 @@ def _live_execution(trade_size: float):  # noqa: ANN202 - the live extra is impo
     failure (missing extra, missing or bad credentials, unreachable venue) is one line, exit 2."""
     from stratforge.trader.live.executor import LiveConfigError, LiveExecution, LiveExecutor
 
+    client_log = logging.getLogger("py_clob_client_v2")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)  # its request-error lines would repeat our one line
     try:
         executor = LiveExecutor.from_env()
         executor.check_ready(trade_size)
     except LiveConfigError as exc:
         _fail(str(exc))
+    finally:
+        client_log.setLevel(level)
     return LiveExecution(executor)
 
 

@@ -167,6 +167,7 @@ class DecisionEngine:
         self.feed_problem: str | None = None  # set by the runner from its feed health
         self._last_safety = -math.inf
         self._pending_reward: dict[str, float] = {}
+        self._step: tuple[Any, ...] = ()  # the learner's last (features, histories, actions, logp, values)
         self._lock = threading.RLock()
 
     # -- markets and outcomes (called by the runners) ----------------------------------------------
@@ -312,7 +313,9 @@ class DecisionEngine:
         pnl = fill.notional - fill.fee - cost
         rest = None
         if pos.shares - fill.shares > 1e-9:
-            key = f"{pos.trade_key}/rest@{now:.3f}"
+            # The entry's key + when the rest was split off (not nested: a position sold in many
+            # small fills must not grow its key past the column).
+            key = f"{pos.trade_key.split('/rest@')[0]}/rest@{now:.3f}"
             rest = Position(
                 self._trade_id(key), key, pos.market, pos.side, pos.entry_time, pos.entry_price,
                 pos.shares - fill.shares, pos.cost - cost, pos.entry_fee - entry_fee,

@@ -19,6 +19,7 @@ table, nothing is lost and nothing is opened twice (trade keys are unique per se
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
@@ -140,7 +141,7 @@ def start_worker(
         metric_interval_s=cfg.checkpoint_interval_s,
         clock_state=checkpoint.journal if checkpoint else None,
     )
-    safety_cfg = SafetyConfig(**{**cfg.safety.__dict__, "kill_switch_file": kill_switch_path(cfg.data_dir)})
+    safety_cfg = dataclasses.replace(cfg.safety, kill_switch_file=kill_switch_path(cfg.data_dir))
     engine: DecisionEngine
     safety = Safety(safety_cfg, clock=lambda: engine.now)
     engine = DecisionEngine(

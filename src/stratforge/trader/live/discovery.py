@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from stratforge.trader.fees import FeeSchedule, schedule_from_metadata
 from stratforge.trader.markets.messages import WINDOW_SECONDS, MarketInfo
 
 log = logging.getLogger(__name__)
@@ -74,9 +75,8 @@ def _lookup(http: httpx.Client, cfg: DiscoveryConfig, asset: str, start: int) ->
     if not events:
         return None
     event = events[0]
-    condition_id = next(
-        (m.get("conditionId") for m in event.get("markets", []) if m.get("conditionId")), None
-    )
+    gamma_market = next((m for m in event.get("markets", []) if m.get("conditionId")), {})
+    condition_id = gamma_market.get("conditionId")
     if not condition_id or event.get("closed"):
         return None
     try:
@@ -88,15 +88,20 @@ def _lookup(http: httpx.Client, cfg: DiscoveryConfig, asset: str, start: int) ->
         return None
     if market.get("closed") or not market.get("active", True):
         return None
-    return _market_info(market, asset, start)
+    return _market_info(market, asset, start, schedule_from_metadata(gamma_market))
 
 
-def _market_info(market: dict[str, Any], asset: str, start: int) -> MarketInfo | None:
+def _market_info(
+    market: dict[str, Any], asset: str, start: int, fees: FeeSchedule | None = None
+) -> MarketInfo | None:
+    """``fees``: the market's schedule from Gamma (``feeSchedule``); None leaves the default."""
     tokens = {str(t.get("outcome", "")).lower(): str(t.get("token_id")) for t in market.get("tokens", [])}
     if "up" not in tokens or "down" not in tokens:
         log.warning("market %s has no Up/Down tokens: %s", market.get("condition_id"), list(tokens))
         return None
-    return MarketInfo(asset, float(start), str(market["condition_id"]), tokens["up"], tokens["down"])
+    return MarketInfo(
+        asset, float(start), str(market["condition_id"]), tokens["up"], tokens["down"], fees=fees
+    )
 
 
 def _clob_market(condition_id: str, cfg: DiscoveryConfig) -> dict[str, Any] | None:
