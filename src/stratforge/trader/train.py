@@ -9,6 +9,7 @@ evaluation is always on held-out sessions.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,7 +24,23 @@ from stratforge.trader.env import EnvConfig, Observation, Tape, TraderEnv
 from stratforge.trader.markets.synthetic import DEFAULT_LAG_S, SyntheticConfig
 
 EVAL_SEED_BASE = 10_000_000
-PHASE5_DIR = Path("/work/shared/data/cmsf-phase5")
+#: The published Phase 5 weights (a directory holding rl_model.safetensors) are found through this
+#: setting, or `stratforge trader --phase5-dir DIR`; there is no built-in path.
+PHASE5_ENV = "STRATFORGE_PHASE5_DIR"
+
+
+def phase5_dir() -> Path:
+    """The Phase 5 weights directory from ``STRATFORGE_PHASE5_DIR``; a one-line error when unusable."""
+    raw = os.environ.get(PHASE5_ENV, "").strip()
+    if not raw:
+        raise FileNotFoundError(
+            f"'phase5' needs the published weights: set {PHASE5_ENV} or pass --phase5-dir "
+            "(a directory holding rl_model.safetensors)"
+        )
+    path = Path(raw).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"Phase 5 weights not found: {path} (from {PHASE5_ENV} / --phase5-dir)")
+    return path
 
 
 def train_seed(run_seed: int, episode: int) -> int:
@@ -69,7 +86,7 @@ def _load_init(init: str, seed: int) -> Any:
     if init == "scratch":
         return init_phase5(seed)
     if init == "phase5":
-        return load_phase5(PHASE5_DIR)
+        return load_phase5(phase5_dir())
     path = Path(init)
     if not path.exists():
         raise FileNotFoundError(f"model not found: {init}")
@@ -196,7 +213,7 @@ def load_trader_policy(spec: str) -> TraderPolicy:
     from stratforge.trader.model import load_phase5, load_policy
 
     if spec == "phase5":
-        return ModelPolicy(load_phase5(PHASE5_DIR), name="phase5")
+        return ModelPolicy(load_phase5(phase5_dir()), name="phase5")
     path = Path(spec.removeprefix("model:"))
     if not path.exists():
         raise FileNotFoundError(f"no baseline or model named {spec!r}")
