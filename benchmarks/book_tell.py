@@ -15,12 +15,16 @@ from stratforge.trader.markets.tell import book_tell, feature_tell, sample_marke
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 10
     seeds = range(100, 100 + n)
-    print("log-loss per market, quote-only minus quote+features (positive: the features help); "
-          "paired over markets, 95% CI, one-sided p")
+    print(
+        "log-loss per market, quote-only minus quote+features (positive: the features help); "
+        "paired over markets, 95% CI, one-sided p"
+    )
     for name, cfg in (
         ("default (lag 0-2 s, no lean)", SyntheticConfig(n_windows=4, warmup_minutes=15)),
-        ("old (--lean 0.25 --lag 15,40)",
-         SyntheticConfig(n_windows=4, warmup_minutes=15, lag_s=OLD_LAG_S, imbalance_lean=OLD_LEAN)),
+        (
+            "old (--lean 0.25 --lag 15,40)",
+            SyntheticConfig(n_windows=4, warmup_minutes=15, lag_s=OLD_LAG_S, imbalance_lean=OLD_LEAN),
+        ),
     ):
         s = sample_markets(cfg, seeds, tick_s=10)
         r = book_tell(s)

@@ -26,16 +26,26 @@ def main() -> None:
         policy = None
     res = summarize(cmp, policy)
     print(f"{res['n']} observations from {n} synthetic sessions (default honest market)")
-    print(f"{'feature':>8} {'ours p1/p25/p50/p75/p99':>44} {'reference p1/p25/p50/p75/p99':>44} {'ours outside ref 1-99%':>24} {'KS':>6}")
+    print(
+        f"{'feature':>8} {'ours p1/p25/p50/p75/p99':>44} {'reference p1/p25/p50/p75/p99':>44} {'ours outside ref 1-99%':>24} {'KS':>6}"
+    )
     for j, f in res["features"].items():
-        print(f"{j:>8} {str(f['ours_q']):>44} {str(f['reference_q']):>44} {f['outside_reference_1_99']:>24.1%} {f['ks_distance']:>6.2f}")
+        print(
+            f"{j:>8} {str(f['ours_q']):>44} {str(f['reference_q']):>44} {f['outside_reference_1_99']:>24.1%} {f['ks_distance']:>6.2f}"
+        )
     if policy is not None:
-        print(f"Phase 5 argmax agreement, ours vs reference forms: {res['argmax_agreement']:.1%}; "
-              f"mean total variation of the action distribution: {res['mean_total_variation']:.3f}")
-        print(f"argmax HOLD/BUY/SELL counts, ours: {res['action_share_ours']}, reference: "
-              f"{res['action_share_reference']}")
-        print("agreement when only one feature takes the reference form:",
-              json.dumps({str(k): round(v, 3) for k, v in res["argmax_agreement_one_feature"].items()}))
+        print(
+            f"Phase 5 argmax agreement, ours vs reference forms: {res['argmax_agreement']:.1%}; "
+            f"mean total variation of the action distribution: {res['mean_total_variation']:.3f}"
+        )
+        print(
+            f"argmax HOLD/BUY/SELL counts, ours: {res['action_share_ours']}, reference: "
+            f"{res['action_share_reference']}"
+        )
+        print(
+            "agreement when only one feature takes the reference form:",
+            json.dumps({str(k): round(v, 3) for k, v in res["argmax_agreement_one_feature"].items()}),
+        )
 
 
 if __name__ == "__main__":

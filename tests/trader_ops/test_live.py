@@ -236,7 +236,6 @@ def test_recorder_writes_replay_lines(tmp_path: Path) -> None:
     assert [type(m).__name__ for m in session.messages] == ["BookSnapshot", "PriceChange", "LastTrade"]
 
 
-
 def test_discovery_reads_the_markets_fee_schedule() -> None:
     from stratforge.trader.fees import FeeSchedule
 

@@ -234,7 +234,9 @@ def settle_outcome(
         return res.up_wins, res.strike, res.final, RESOLUTION_PRICE
     up = futures_outcome(m, feed, strike)
     if up is None:
-        raise ValueError(f"cannot resolve {m.slug}: no resolution and no futures price at its window start/end")
+        raise ValueError(
+            f"cannot resolve {m.slug}: no resolution and no futures price at its window start/end"
+        )
     flow = feed.flow(SYMBOLS[m.asset])
     k = m.strike if m.strike is not None else (strike if strike == strike else flow.price_at(m.window_start))
     return up, float(k if k is not None else nan), float(flow.price_at(m.window_end) or nan), FUTURES_FALLBACK
