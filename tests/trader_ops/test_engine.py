@@ -188,6 +188,12 @@ def test_many_partial_closes_keep_the_trade_key_short() -> None:
         (held,) = list(engine.positions)
         assert engine.close(held, "signal", T0 + 20 + k)
     (rest,) = list(engine.positions)
-    assert rest.trade_key == f"{pos.trade_key}/rest@{T0 + 34:.3f}"  # not nested 15 times
+    assert rest.trade_key == f"{pos.trade_key}/rest15@{T0 + 34:.3f}"  # not nested 15 times
     assert rest.shares == pytest.approx(pos.shares - 15)
     assert sum(e.shares for _, e in journal.trades) == pytest.approx(15.0)
+    # Two partial closes in one tick (a safety exit, then a signal) still give distinct keys.
+    assert engine.close(rest, "stop_loss", T0 + 35)
+    (second,) = list(engine.positions)
+    assert engine.close(second, "signal", T0 + 35)
+    (third,) = list(engine.positions)
+    assert len({rest.trade_key, second.trade_key, third.trade_key}) == 3

@@ -313,9 +313,7 @@ class DecisionEngine:
         pnl = fill.notional - fill.fee - cost
         rest = None
         if pos.shares - fill.shares > 1e-9:
-            # The entry's key + when the rest was split off (not nested: a position sold in many
-            # small fills must not grow its key past the column).
-            key = f"{pos.trade_key.split('/rest@')[0]}/rest@{now:.3f}"
+            key = rest_key(pos.trade_key, now)
             rest = Position(
                 self._trade_id(key), key, pos.market, pos.side, pos.entry_time, pos.entry_price,
                 pos.shares - fill.shares, pos.cost - cost, pos.entry_fee - entry_fee,
@@ -479,6 +477,14 @@ class DecisionEngine:
     def _trade_id(self, trade_key: str) -> str:
         # Deterministic: a re-run of the same session and tick gives the same id.
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"stratforge-trade:{self.name}/{trade_key}"))
+
+
+def rest_key(trade_key: str, now: float) -> str:
+    """The key of the unsold rest of a partial close: the entry's key, the split's generation and
+    time (unique even for two splits in one tick; not nested, so it never outgrows the column)."""
+    base, sep, tail = trade_key.partition("/rest")
+    gen = tail.split("@", 1)[0]
+    return f"{base}/rest{int(gen) + 1 if sep and gen.isdigit() else 1}@{now:.3f}"
 
 
 def inference_policy(policy: Any) -> Any:
