@@ -78,7 +78,9 @@ def _expiring_session(resolved: bool) -> Session:
     t0 = 1_767_225_600.0
     m = MarketInfo("BTC", t0, "0xfeed", "UP7", "DOWN7", strike=100.0)
     msgs = [AggTrade(t0 - 5, "BTCUSDT", 100.0, 1.0, False)]
-    msgs += [BookSnapshot(t0 + k, "0xfeed", "UP7", [(0.30, 500.0)], [(0.32, 500.0)]) for k in range(0, 700, 30)]
+    msgs += [
+        BookSnapshot(t0 + k, "0xfeed", "UP7", [(0.30, 500.0)], [(0.32, 500.0)]) for k in range(0, 700, 30)
+    ]
     msgs.append(PriceChange(t0 + 700, "0xfeed", [("UP7", 0.30, "BUY", 0.0), ("UP7", 0.32, "SELL", 0.0)]))
     msgs.append(AggTrade(t0 + 899, "BTCUSDT", 101.0, 1.0, False))
     if resolved:
@@ -99,7 +101,9 @@ class _BuyOnce:
 
 @pytest.mark.parametrize(("resolved", "source", "won"), [(True, "market_resolved", False),
                                                          (False, "futures_fallback", True)])  # fmt: skip
-def test_settlement_uses_the_venue_and_flags_a_futures_fallback(resolved: bool, source: str, won: bool) -> None:
+def test_settlement_uses_the_venue_and_flags_a_futures_fallback(
+    resolved: bool, source: str, won: bool
+) -> None:
     run = run_engine(_BuyOnce(), _expiring_session(resolved), RunConfig(sizing="fixed"))
     settle = [t for t in run.trades if t["exit_reason"] == "settlement"]
     assert len(settle) == 1 and run.report["open_at_end"] == 0

@@ -326,7 +326,9 @@ def backtest(
     table.add_row("markets", str(len(rep["per_market"])))
     console.print(table)
     if rep["settled_by"].get("futures_fallback"):
-        console.print("[yellow]warning:[/yellow] some markets settled on futures prices (no recorded resolution)")
+        console.print(
+            "[yellow]warning:[/yellow] some markets settled on futures prices (no recorded resolution)"
+        )
     if out is not None:
         write_json(out, rep | {"policy": pol.name})
         console.print(f"wrote {out}")

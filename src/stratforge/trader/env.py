@@ -61,6 +61,7 @@ from stratforge.trader.markets.messages import (
 )
 from stratforge.trader.markets.session import Session
 from stratforge.trader.markets.synthetic import SyntheticConfig, generate_session
+from stratforge.trader.positions import Position as EnginePosition
 from stratforge.trader.safety import Mark, Safety, SafetyConfig
 from stratforge.trader.sizing import sizing_named
 
@@ -233,7 +234,9 @@ def settle_outcome(
         return res.up_wins, res.strike, res.final, RESOLUTION_PRICE
     up = futures_outcome(m, feed, strike)
     if up is None:
-        raise ValueError(f"cannot resolve {m.slug}: no resolution and no futures price at its window start/end")
+        raise ValueError(
+            f"cannot resolve {m.slug}: no resolution and no futures price at its window start/end"
+        )
     flow = feed.flow(SYMBOLS[m.asset])
     k = m.strike if m.strike is not None else (strike if strike == strike else flow.price_at(m.window_start))
     return up, float(k if k is not None else nan), float(flow.price_at(m.window_end) or nan), FUTURES_FALLBACK
@@ -358,6 +361,7 @@ class TraderEnv:
         self._last_safety = -np.inf
         self._sizing = sizing_named(self.cfg.sizing)
         self.exits: dict[str, int] = {}  # safety exits by rule
+        self._markets: dict[str, MarketInfo] = {}  # markets of the broker's positions
         self.histories = [HistoryWindow() for _ in range(self.n)]
         self._k = 0
         self.settled: list[dict[str, Any]] = []
@@ -412,6 +416,7 @@ class TraderEnv:
                 if usd <= 0:
                     continue
                 fill = self.broker.buy(m.condition_id, m.asset, token, usd, book, t_fill, m.fees)
+                self._markets[m.condition_id] = m
                 fills.append((m.slug, "open_" + token.lower(), fill))
             elif (a == BUY and pos.token == "DOWN") or (a == SELL and pos.token == "UP"):
                 fill, pnl = self.broker.close(m.condition_id, book, t_fill)
@@ -454,8 +459,15 @@ class TraderEnv:
             return 0.0
         return usd
 
-    def _held_views(self) -> list[_Held]:
-        return [_Held(p) for p in self.broker.positions.values()]
+    def _held_views(self) -> list[EnginePosition]:
+        return [self._as_engine_position(p) for p in self.broker.positions.values()]
+
+    def _as_engine_position(self, pos: Position) -> EnginePosition:
+        """A broker position as the engine's one position type, which the safety rules read."""
+        m = self._markets[pos.market]
+        price = pos.cost / pos.shares if pos.shares > 0 else 0.0
+        return EnginePosition(pos.market, pos.market, m, pos.token, pos.opened_ts, price, pos.shares,
+                              pos.cost, pos.fees)  # fmt: skip
 
     def _safety_exits(self, fills: list[Any]) -> list[tuple[int, float]]:
         """Run the safety exit rules at the current tick; returns (slot, realized PnL) per exit."""
@@ -467,7 +479,7 @@ class TraderEnv:
             if pos is None or book is None or m is None or self._now >= m.window_end:
                 continue
             own = book if pos.token == "UP" else book.complement()
-            held = _Held(pos, m.window_end)
+            held = self._as_engine_position(pos)
             reason = self.safety.exit_reason(held, Mark(own.best_bid(), book.ts or None), self._now)
             if reason is None:
                 continue
@@ -514,16 +526,3 @@ class TraderEnv:
             1 for x in self.settled if x["resolved_by"] == FUTURES_FALLBACK
         )
         return rep
-
-
-class _Held:
-    """A broker position as the safety rules read it (entry time and price, cost, window end)."""
-
-    def __init__(self, pos: Position, window_end: float = float("inf")) -> None:
-        self.key = self.trade_id = pos.market
-        self.market = pos.market
-        self.side = pos.token
-        self.entry_time = pos.opened_ts
-        self.entry_price = pos.cost / pos.shares if pos.shares > 0 else 0.0
-        self.cost = self.size_dollars = pos.cost
-        self.window_end = window_end

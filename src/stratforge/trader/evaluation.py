@@ -108,7 +108,9 @@ class ZeroedFeatures:
 
 
 def ablated(model: ModelPolicy, columns: Sequence[int]) -> ModelPolicy:
-    return ModelPolicy(ZeroedFeatures(model.policy, columns), name=f"model-zero-{','.join(map(str, columns))}")
+    return ModelPolicy(
+        ZeroedFeatures(model.policy, columns), name=f"model-zero-{','.join(map(str, columns))}"
+    )
 
 
 @dataclass
@@ -174,8 +176,18 @@ def _report(trades: list[dict[str, Any]]) -> dict[str, Any]:
     from stratforge.trader.broker import ClosedTrade
 
     closed = [
-        ClosedTrade(t["condition_id"], "", t["side"], t["entry_time"], t["exit_time"], t["shares"],
-                    0.0, t["pnl"], 0.0, t["exit_reason"])  # fmt: skip
+        ClosedTrade(
+            t["condition_id"],
+            "",
+            t["side"],
+            t["entry_time"],
+            t["exit_time"],
+            t["shares"],
+            0.0,
+            t["pnl"],
+            0.0,
+            t["exit_reason"],
+        )  # fmt: skip
         for t in trades
     ]
     rep = trade_metrics(closed)
@@ -341,4 +353,3 @@ def write_json(path: Path, data: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2, default=float))
     return path
-

@@ -27,7 +27,12 @@ real volume-expansion ratio, books apply ``price_change`` deltas as well as snap
 
 Differences from the reference: feature 10 was the std of the last 30 ticks of the UP price (about
 15 s); feature 11 divided 1h volume by "24h" volume that was also 1h (always 0); feature 14 was dollar
-PnL / 50, here a scale-free return; feature 6 was raw CVD change / 1e6, here a scale-free ratio.
+PnL / 50, here a scale-free return; feature 6 was raw CVD change / 1e6, here a scale-free ratio;
+feature 5 was undecayed and feature 9 a 0/1 flag. Training (`env`) and the trading engine compute
+every feature with these same functions (feature 14 with `unrealized_roi`). Measured consequence:
+under these definitions the published Phase 5 weights are out of distribution (their argmax action
+changes in ~31% of states, mostly through feature 14): see `phase5_inputs` and
+docs/trader-evaluation.md.
 """
 
 from __future__ import annotations
