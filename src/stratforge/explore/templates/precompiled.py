@@ -55,7 +55,9 @@ class PrecompiledTemplate:
         for name, where in offsets.items():
             for start in where:
                 if start < 1 or code[start - 1] != _PUSH32 or start + 32 > len(code):
-                    raise TemplateError(f"template {template.name}: {name} at byte {start} is not PUSH32 data")
+                    raise TemplateError(
+                        f"template {template.name}: {name} at byte {start} is not PUSH32 data"
+                    )
         return cls(template, compiled, offsets)
 
     def runtime_code(self, params: Mapping[str, float] | None = None) -> bytes:
