@@ -15,6 +15,8 @@ validate -> compile path and compares per-seed edges with the patched spec, bit 
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -77,8 +79,8 @@ class PrecompiledTemplate:
         """A ready-to-run strategy for ``params`` (for :attr:`Candidate.spec`), without solc."""
         code = self.runtime_code(params)
         return EvmStrategySpec(
-            code,
-            name or self.template.name,
+            runtime_code=code,
+            name=name or self.template.name,
             source_hash="",
             reads_gas=code_reads_gas(code),
             compiler_version=self.compiled.compiler_version,
@@ -87,9 +89,12 @@ class PrecompiledTemplate:
     def render(
         self, params: Mapping[str, float] | None = None, strategy_name: str | None = None
     ) -> tuple[EvmStrategySpec, str]:
-        """(patched spec, rendered Solidity source) for one candidate."""
+        """(patched spec, rendered Solidity source) for one candidate; the spec carries the source's
+        sha256, as a compiled one would."""
         name = strategy_name or self.template.name
-        return self.spec(params, name), self.template.render(params, name)
+        source = self.template.render(params, name)
+        digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
+        return dataclasses.replace(self.spec(params, name), source_hash=digest), source
 
 
 @dataclass(frozen=True)
