@@ -64,18 +64,26 @@ class EdgeCache:
         ident = spec.runtime_code.hex() if isinstance(spec, EvmStrategySpec) else repr(spec)
         return hashlib.sha256(f"{SIMULATOR_VERSION}|{ident}".encode()).hexdigest()[:32]
 
-    def edges(self, spec: StrategySpec, seeds: Sequence[int]) -> np.ndarray:
+    def _load(self, path: Path | None) -> dict[int, float]:
+        if path is None or not path.is_file():
+            return {}
+        return {int(k): float(v) for k, v in json.loads(path.read_text()).items()}
+
+    def edges(self, spec: StrategySpec, seeds: Sequence[int], chunk: int = 100) -> np.ndarray:
+        """Per-seed edges on ``seeds``; missing ones are simulated ``chunk`` seeds at a time and
+        written after each chunk (merged with what another process wrote meanwhile), so a killed
+        run loses at most one chunk."""
         path = self.directory / f"{self._key(spec)}.json" if self.directory else None
-        known: dict[int, float] = {}
-        if path is not None and path.is_file():
-            known = {int(k): float(v) for k, v in json.loads(path.read_text()).items()}
+        known = self._load(path)
         missing = [s for s in seeds if s not in known]
-        if missing:
-            r = run_batch(spec, len(missing), seeds=missing, workers=self.workers)
+        for i in range(0, len(missing), chunk):
+            part = missing[i : i + chunk]
+            r = run_batch(spec, len(part), seeds=part, workers=self.workers)
             with self._lock:
-                self.sims += len(missing)
+                self.sims += len(part)
                 self.cpu_s += r.cpu_s
-            known.update(zip(missing, (float(e) for e in r.edge), strict=True))
+            known = {**self._load(path), **known}
+            known.update(zip(part, (float(e) for e in r.edge), strict=True))
             if path is not None:
                 atomic_write_json(path, {str(k): v for k, v in sorted(known.items())})
         return np.array([known[s] for s in seeds])

@@ -23,13 +23,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from stratforge.amm.compiler import CompiledContract
+from stratforge.amm.engine import run_batch
 from stratforge.amm.evm import EvmStrategySpec, code_reads_gas
 from stratforge.amm.solidity import check_solidity
+from stratforge.amm.strategy import StrategySpec
 from stratforge.explore.templates.templates import Template, TemplateError
 
 _PUSH32 = 0x7F
 
-__all__ = ["PrecompiledTemplate", "check_identical"]
+__all__ = ["IdentityCheck", "PrecompiledTemplate", "check_identical", "check_spec_matches_source"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,19 @@ class IdentityCheck:
     compiled: np.ndarray
 
 
+def check_spec_matches_source(
+    spec: StrategySpec, source: str, seeds: Sequence[int], workers: int = 1
+) -> IdentityCheck:
+    """Score ``spec`` (e.g. a candidate's patched spec) and ``source`` through the full validate ->
+    compile path on ``seeds``; ``identical`` when their per-seed edges are equal bit for bit.
+    Raises StrategyRejected if the source is rejected. This is the check before a promotion."""
+    full = check_solidity(source).spec
+    seed_list = [int(s) for s in seeds]
+    a = run_batch(spec, len(seed_list), seeds=seed_list, workers=workers).edge
+    b = run_batch(full, len(seed_list), seeds=seed_list, workers=workers).edge
+    return IdentityCheck(bool(np.array_equal(a, b)), tuple(seed_list), a, b)
+
+
 def check_identical(
     pre: PrecompiledTemplate,
     params: Mapping[str, float] | None,
@@ -112,12 +127,6 @@ def check_identical(
     workers: int = 1,
     strategy_name: str | None = None,
 ) -> IdentityCheck:
-    """Score the patched spec and the rendered + validated + compiled source on ``seeds``; their
-    per-seed edges must be equal bit for bit (raises StrategyRejected if the source is rejected)."""
-    from stratforge.amm.engine import run_batch
-
+    """:func:`check_spec_matches_source` for the patched spec and the render of ``params``."""
     fast, source = pre.render(params, strategy_name)
-    full = check_solidity(source).spec
-    a = run_batch(fast, len(seeds), seeds=list(seeds), workers=workers).edge
-    b = run_batch(full, len(seeds), seeds=list(seeds), workers=workers).edge
-    return IdentityCheck(bool(np.array_equal(a, b)), tuple(int(s) for s in seeds), a, b)
+    return check_spec_matches_source(fast, source, seeds, workers)
