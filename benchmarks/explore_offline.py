@@ -113,9 +113,12 @@ class Racer:
             seeds += new
             specs = [members[i].spec for i in alive]
             assert all(specs), "the frontier family is patchable: every member has a spec"
-            # One thread per member feeds the shared worker pool, so all workers stay busy.
-            with ThreadPoolExecutor(max_workers=len(alive)) as pool:
-                got = list(pool.map(self.cache.edges, specs, [new] * len(specs)))
+            if self.cache.workers > 1:
+                # One thread per member feeds the shared worker pool, so all workers stay busy.
+                with ThreadPoolExecutor(max_workers=len(alive)) as pool:
+                    got = list(pool.map(self.cache.edges, specs, [new] * len(specs)))
+            else:  # in-process simulations: threads would only share the GIL (and its CPU clock)
+                got = [self.cache.edges(spec, new) for spec in specs]
             for i, e in zip(alive, got, strict=True):
                 edges[i] = np.concatenate([edges[i], e])
             if r < self.rounds and len(alive) > 1:
