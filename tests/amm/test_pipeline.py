@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 from _solidity_helpers import DYNAMIC, FIXTURES, STARTER, load
+from scipy import stats as scipy_stats
 from typer.testing import CliRunner
 
 from stratforge.amm.cli import app
-from stratforge.amm.compare import compare, paired_t_test, resolve_spec, student_t_ppf, student_t_sf
+from stratforge.amm.compare import compare, resolve_spec
 from stratforge.amm.engine import run_batch
 from stratforge.amm.pipeline import run_pipeline
 from stratforge.amm.strategy import FixedFee
+from stratforge.stats import mean_ci
 
 runner = CliRunner()
 
@@ -31,6 +32,9 @@ def test_pipeline_stages_extend_the_same_seeds(tmp_path: Path) -> None:
     assert result.stages[1].normalizer_mean_edge == pytest.approx(native.normalizer_mean_edge, abs=1e-9)
     assert result.stages[1].wins + result.stages[1].losses + result.stages[1].draws == 3
     assert result.stages[1].avg_bid_fee_bps == pytest.approx(50.0)
+    ci = mean_ci(native.columns["edge"])  # the stage's interval is stratforge.stats' Student t interval
+    assert (result.stages[1].edge_ci_low, result.stages[1].edge_ci_high) == pytest.approx((ci.low, ci.high))
+    assert native.summary()["edge_ci_low"] == pytest.approx(ci.low)
     doc = json.loads(out.read_text())
     assert doc["status"] == "passed" and doc["edge"] == result.stages[1].mean_edge
     assert set(doc["edge_per_stage"]) == {"2", "3"}
@@ -82,24 +86,6 @@ def test_pipeline_reports_a_strategy_that_cannot_start(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------ statistics
 
 
-def test_student_t_against_known_values() -> None:
-    # Textbook table values: t_{0.975} for 9 and 30 degrees of freedom, and P(T > 2) at df 10.
-    assert student_t_ppf(0.975, 9) == pytest.approx(2.262157, abs=1e-5)
-    assert student_t_ppf(0.975, 30) == pytest.approx(2.042272, abs=1e-5)
-    assert student_t_sf(2.0, 10) == pytest.approx(0.036694, abs=1e-6)
-    assert student_t_sf(0.0, 5) == pytest.approx(0.5)
-    # Large df tends to the normal distribution: P(Z > 1.959964) = 0.025.
-    assert student_t_sf(1.959964, 1e7) == pytest.approx(0.025, abs=1e-6)
-
-
-def test_paired_t_test_by_hand() -> None:
-    diff = np.array([1.0, 2.0, 3.0, 4.0])
-    mean, se, t, p = paired_t_test(diff)
-    assert mean == 2.5 and se == pytest.approx(math.sqrt(5 / 3) / 2)
-    assert t == pytest.approx(2.5 / se)
-    assert p == pytest.approx(2 * student_t_sf(t, 3))
-
-
 def test_compare_same_strategy_is_a_tie_and_fee_levels_differ() -> None:
     same = compare(load(STARTER), "fixed:50", n=3, workers=1)
     assert same.mean_diff == 0.0 and same.ties == 3 and same.better == "neither"
@@ -107,10 +93,16 @@ def test_compare_same_strategy_is_a_tie_and_fee_levels_differ() -> None:
     a, b = run_batch(FixedFee(50), 6, workers=1), run_batch(FixedFee(30), 6, workers=1)
     diff = a.columns["edge"] - b.columns["edge"]
     assert res.mean_diff == pytest.approx(float(np.mean(diff)))
-    assert res.ci95[0] < res.mean_diff < res.ci95[1]
+    # the paired t-test and interval are scipy's (through stratforge.stats), exact degrees of freedom
+    ref = scipy_stats.ttest_rel(a.columns["edge"], b.columns["edge"])
+    assert (res.t_stat, res.p_value) == pytest.approx((ref.statistic, ref.pvalue), rel=1e-9)
+    low, high = ref.confidence_interval(0.95)
+    assert res.ci == pytest.approx((low, high), rel=1e-9)
     assert res.a_wins + res.b_wins + res.ties == 6
-    assert res.better in ("A", "B") if res.p_value < 0.05 else res.better == "neither"
-    assert res.to_dict()["better"] == res.better
+    expected = "neither" if res.p_value >= 0.05 else "A" if res.mean_diff > 0 else "B"
+    assert res.to_dict()["better"] == res.better == expected
+    wide = compare("fixed:50", FixedFee(30), n=6, workers=1, alpha=0.01)
+    assert wide.ci[0] < res.ci[0] and wide.ci[1] > res.ci[1] and wide.to_dict()["confidence"] == 0.99
 
 
 def test_resolve_spec() -> None:

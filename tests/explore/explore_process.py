@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 
-def start_explore(run: Path, *extra: str) -> subprocess.Popen[str]:
+def start_explore(run: Path, *extra: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+    """``cwd``: where relative defaults land (an LLM backend's response cache), a temporary directory."""
     args = [sys.executable, "-m", "stratforge.cli", "explore", "run", "--state-dir", str(run)]
     args += ["--stages", "4,8", "--rescore-sims", "8", "--holdout-sims", "4", "--workers", "1", *extra]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd)
 
 
 def finished_iterations(run: Path) -> list[int]:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from stratforge.explore.loop import ExploreConfig, Explorer
 from stratforge.explore.monitor import open_readonly, summary
 from stratforge.explore.store import STATUS_EVALUATED, STATUS_FAILED, open_run
 
-from .explore_process import finished_iterations, start_explore
+from .explore_process import start_explore
+from .fakes.llm_fakes import Reply, openai_body, recorded, scripted_server
 
 pytest.importorskip("pyrevm")
 
@@ -90,18 +92,55 @@ def test_monitor_alerts_on_failure_rate_and_plateau(tmp_path: Path) -> None:
     assert any("plateau" in a for a in summary(store)["alerts"])
 
 
-@pytest.mark.timeout(300)
+def _wait_for(condition, what: str, timeout_s: float = 240.0) -> None:
+    """Poll ``condition`` until true; the deadline only turns a hang into a clear failure."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.mark.timeout(400)
 @pytest.mark.parametrize("signals", [1, 2])
 def test_sigterm_finishes_the_iteration_and_a_second_stops_at_once(tmp_path: Path, signals: int) -> None:
+    # The proposer's LLM call is held by the local server until the test releases it, so the signals
+    # land inside an iteration on every machine, however fast or slow it runs.
+    gate = threading.Event()
     run = tmp_path / "run"
-    proc = start_explore(run)
-    deadline = time.time() + 200
-    while len(finished_iterations(run)) < 2 and time.time() < deadline:
-        time.sleep(0.2)
-    for _ in range(signals):
-        os.kill(proc.pid, signal.SIGTERM)
-        time.sleep(0.05)
-    out, _ = proc.communicate(timeout=200)
+    reply = Reply(body=openai_body(recorded("valid_response.md")), gate=gate)
+    with scripted_server(default=reply) as srv:
+        llm = ["--backend", "openai", "--base-url", srv.url, "--model", "local-model"]
+        proc = start_explore(run, *llm, cwd=tmp_path)
+        lines: list[str] = []
+
+        def read() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.append(line)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+
+        def said(text: str) -> bool:
+            return text in " ".join("".join(lines).split())  # rich may wrap long lines
+
+        try:
+            _wait_for(lambda: len(srv.requests) >= 1 or proc.poll() is not None, "the first LLM call")
+            assert proc.poll() is None, "".join(lines)
+            os.kill(proc.pid, signal.SIGTERM)
+            _wait_for(lambda: said("signal again to stop now"), "the first signal's notice")
+            if signals == 2:
+                os.kill(proc.pid, signal.SIGTERM)
+            else:
+                gate.set()  # the iteration in flight finishes, then the loop stops
+            proc.wait(timeout=300)
+        finally:
+            gate.set()
+            if proc.poll() is None:
+                proc.kill()
+        reader.join(60)
+    out = "".join(lines)
     assert proc.returncode == 0, out
     store = open_readonly(run)
     assert store.integrity_check() == "ok"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 import pytest
+from phase5_data import PHASE5_DATA, needs_phase5
 
 from stratforge.trader.model import (
     FEEDFORWARD,
@@ -24,15 +24,8 @@ from stratforge.trader.model import (
     numpy_forward,
 )
 
-# CI checks out the repo with shared/ beside it: <root>/../shared/data/cmsf-phase5.
-DATA = Path(
-    os.environ.get(
-        "STRATFORGE_CMSF_DATA", Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cmsf-phase5"
-    )
-)
-needs_data = pytest.mark.skipif(
-    not (DATA / "rl_model.safetensors").exists(), reason=f"published weights not found at {DATA}"
-)
+DATA = PHASE5_DATA
+needs_data = needs_phase5
 
 
 @pytest.fixture(scope="module")

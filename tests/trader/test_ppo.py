@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 import pytest
+from phase5_data import PHASE5_DATA
 
 from stratforge.trader.model import init_feedforward, init_phase5, load_numpy_params, numpy_forward
 from stratforge.trader.ppo import (
@@ -19,11 +19,7 @@ from stratforge.trader.ppo import (
     read_update_log,
 )
 
-DATA = Path(
-    os.environ.get(
-        "STRATFORGE_CMSF_DATA", Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cmsf-phase5"
-    )
-)
+DATA = PHASE5_DATA
 
 
 def _obs(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:

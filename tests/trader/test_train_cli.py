@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from phase5_data import PHASE5_DATA, needs_phase5
 
+from stratforge import stats
 from stratforge.trader.train import (
     EVAL_SEED_BASE,
     TrainConfig,
     mean_ci,
-    t_quantile_975,
     train,
     train_seed,
 )
@@ -27,16 +29,13 @@ def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*STRATFORGE, "trader", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_t_quantile_and_confidence_interval() -> None:
-    # table values of the Student-t 97.5% quantile
-    assert t_quantile_975(5) == pytest.approx(2.5706, abs=1e-4)
-    assert t_quantile_975(30) == pytest.approx(2.0423, abs=1e-4)
-    assert t_quantile_975(1000) == pytest.approx(1.9623, abs=1e-4)
+def test_confidence_interval_is_the_stats_module_one() -> None:
     ci = mean_ci([1.0, 2.0, 3.0, 4.0])
-    half = t_quantile_975(3) * np.std([1, 2, 3, 4], ddof=1) / 2
-    assert (
-        ci["mean"] == 2.5 and ci["lo"] == pytest.approx(2.5 - half) and ci["hi"] == pytest.approx(2.5 + half)
-    )
+    ref = stats.mean_ci([1.0, 2.0, 3.0, 4.0])
+    assert (ci["mean"], ci["lo"], ci["hi"], ci["n"]) == (2.5, ref.low, ref.high, 4)
+    assert ci["hi"] - 2.5 == pytest.approx(3.182446 * np.std([1, 2, 3, 4], ddof=1) / 2)  # t(0.975, 3)
+    one = mean_ci([5.0])
+    assert one["mean"] == 5.0 and np.isnan(one["lo"]) and np.isnan(one["hi"])
 
 
 def test_training_seeds_never_reach_evaluation_seeds() -> None:
@@ -108,6 +107,32 @@ def test_cli_backtest_bad_replay_and_policy(tmp_path: Path) -> None:
     assert r.returncode == 2 and "bad.jsonl:1" in r.stderr and "Traceback" not in r.stderr
     r = cli("backtest", str(bad), "--policy", "nonsense", timeout=60)
     assert r.returncode == 2 and "nonsense" in r.stderr
+
+
+def test_phase5_without_its_setting_is_a_one_line_error(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "STRATFORGE_PHASE5_DIR"}
+    run = lambda *a: subprocess.run(  # noqa: E731
+        [*STRATFORGE, "trader", *a], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
+    replay = tmp_path / "s.jsonl"
+    assert run("synth", "--out", str(replay), "--seed", "1", "--windows", "1").returncode == 0
+    for r in (
+        run("backtest", str(replay), "--policy", "phase5"),
+        run("train", "--init", "phase5", "--episodes", "1", "--out", str(tmp_path / "t")),
+    ):
+        assert r.returncode == 2 and "STRATFORGE_PHASE5_DIR" in r.stderr and "--phase5-dir" in r.stderr
+        assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = run("--phase5-dir", str(tmp_path / "missing"), "backtest", str(replay), "--policy", "phase5")
+    assert r.returncode == 2 and "not found" in r.stderr and str(tmp_path / "missing") in r.stderr
+
+
+@needs_phase5
+def test_phase5_dir_option_finds_the_published_weights(tmp_path: Path) -> None:
+    replay = tmp_path / "s.jsonl"
+    assert cli("synth", "--out", str(replay), "--seed", "1", "--windows", "1").returncode == 0
+    r = cli("--phase5-dir", str(PHASE5_DATA), "backtest", str(replay), "--policy", "phase5")
+    assert r.returncode == 0, r.stderr
+    assert "backtest: phase5" in r.stdout
 
 
 @pytest.mark.slow

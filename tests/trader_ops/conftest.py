@@ -61,12 +61,25 @@ def pg_url() -> Iterator[str]:
     )
     opts = f"-h 127.0.0.1 -p {port} -k {tmp} -F"
     subprocess.run(
-        [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(tmp / "log"), "-w", "start"],
+        [
+            *prefix,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            opts,
+            "-l",
+            str(tmp / "log"),
+            "-w",
+            "-t",
+            "300",
+            "start",
+        ],
         check=True,
         capture_output=True,
     )
     try:
-        deadline = time.time() + 20
+        deadline = time.time() + 120  # pg_ctl -w already waited; this only covers a slow socket bind
         while time.time() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.5).close()

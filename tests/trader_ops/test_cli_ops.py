@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -69,8 +70,18 @@ def test_ab_reports_difference_with_ci(models: dict[str, Path], tmp_path: Path) 
 def test_paired_ci() -> None:
     n, mean, lo, hi = paired_ci({"m1": 3.0, "m2": 1.0, "m3": 2.0}, {"m1": 1.0, "m2": 1.0, "m3": 1.0})
     assert n == 3 and mean == pytest.approx(1.0)
-    # sd = 1, t(2) = 4.303: half-width 4.303 / sqrt(3)
-    assert (hi - lo) / 2 == pytest.approx(4.303 / 3**0.5, rel=1e-4)
+    # sd = 1, t(0.975, 2) = 4.303: half-width 4.303 / sqrt(3)
+    assert (hi - lo) / 2 == pytest.approx(4.302653 / 3**0.5, rel=1e-6)
+    # 12 markets, df = 11: t = 2.201 exactly (the old table rounded df up to 12 and gave 2.179);
+    # a market only one model traded counts as 0 for the other
+    a = {f"m{i}": float(i % 4) for i in range(12)}
+    b = {f"m{i}": 1.0 for i in range(11)}
+    n, mean, lo, hi = paired_ci(a, b)
+    diffs = [a[f"m{i}"] - b.get(f"m{i}", 0.0) for i in range(12)]
+    sd = float(np.std(diffs, ddof=1))
+    assert n == 12 and mean == pytest.approx(np.mean(diffs))
+    assert (hi - lo) / 2 == pytest.approx(2.200985 * sd / 12**0.5, rel=1e-6)
+    assert paired_ci({}, {}) == (0, 0.0, 0.0, 0.0)
 
 
 def test_live_mode_refuses_without_confirmation_and_credentials(tmp_path: Path, monkeypatch) -> None:

@@ -6,7 +6,6 @@ import math
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -14,13 +13,16 @@ import pytest
 
 from stratforge.trader.health import HealthServer, Snapshot
 
+NOW = 1_767_603_600.0  # the servers' fixed clock: staleness never depends on how long a test takes
+
 
 def _snapshot(**kw) -> Snapshot:
     t0 = 1_767_600_000.0
     curve = [(t0 + 60 * i, 5 * math.sin(i / 6) + 0.3 * i) for i in range(60)]
     base = dict(
         session_id="s-1",
-        last_tick=time.time(),
+        started_at=NOW - 600,
+        last_tick=NOW,
         pnl=curve[-1][1],
         trades=60,
         wins=20,
@@ -57,7 +59,7 @@ def _snapshot(**kw) -> Snapshot:
 @pytest.fixture
 def server():
     holder = {"snap": _snapshot()}
-    srv = HealthServer(lambda: holder["snap"], port=0).start()
+    srv = HealthServer(lambda: holder["snap"], port=0, clock=lambda: NOW).start()
     yield srv, holder
     srv.stop()
 
@@ -68,9 +70,12 @@ def test_health_json_and_status_codes(server) -> None:
     assert r.status_code == 200
     doc = r.json()
     assert doc["status"] == "ok" and doc["open_positions"] == 1 and doc["session_id"] == "s-1"
+    assert doc["uptime_s"] == 600
     holder["snap"] = _snapshot(components={"feeds": "stale", "executor": "ok"})
     assert httpx.get(srv.url + "/health").json()["status"] == "degraded"
-    holder["snap"] = _snapshot(last_tick=time.time() - 3600)  # wedged loop
+    holder["snap"] = _snapshot(last_tick=NOW - srv.stale_after)  # at the limit: still ok
+    assert httpx.get(srv.url + "/health").json()["status"] == "ok"
+    holder["snap"] = _snapshot(last_tick=NOW - srv.stale_after - 1)  # wedged loop
     r = httpx.get(srv.url + "/health")
     assert r.status_code == 503 and r.json()["status"] == "error"
     assert httpx.get(srv.url + "/nope").status_code == 404
@@ -133,7 +138,7 @@ def test_dashboard_screenshot_shows_pnl_curve(server, tmp_path: Path) -> None:
         f"--screenshot={shot}",
         srv.url + "/",
     ]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
     assert shot.exists()
     img = imread(str(shot))  # float RGBA/RGB in [0, 1]
     assert img.shape[0] == 800 and img.shape[1] == 1000

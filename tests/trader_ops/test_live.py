@@ -89,6 +89,27 @@ async def _collect(feed, n: int) -> list[tuple[str, dict]]:
     return out
 
 
+async def _first(feed, n: int):
+    """The first ``n`` items of ``feed``, then close it."""
+    for item in await _collect(feed, n):
+        yield item
+
+
+def test_recording_stops_at_its_duration(tmp_path: Path) -> None:
+    async def main():
+        server = await _serve_lines([], [])  # subscribes, then never sends anything
+        port = server.sockets[0].getsockname()[1]
+        writer = ReplayWriter(tmp_path / "rec.jsonl")
+        n = await record([ClobMarketFeed(["x"], url=f"ws://127.0.0.1:{port}")], writer, duration_s=0.2)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return n
+
+    assert asyncio.run(asyncio.wait_for(main(), 120)) == 0
+    assert (tmp_path / "rec.jsonl").read_text() == ""
+
+
 def test_clob_market_feed_book_and_deltas() -> None:
     up = "7132101448375021436681497447349152366423536119428765317215213453781273406"
 
@@ -97,7 +118,7 @@ def test_clob_market_feed_book_and_deltas() -> None:
         server = await _serve_lines(_lines("clob_ws.jsonl"), seen, gap=0.15)
         port = server.sockets[0].getsockname()[1]
         feed = ClobMarketFeed([up], url=f"ws://127.0.0.1:{port}", ping_interval=0.05)
-        items = await asyncio.wait_for(_collect(feed, 3), 10)
+        items = await asyncio.wait_for(_collect(feed, 3), 120)
         server.close()
         await server.wait_closed()
         return seen, items
@@ -129,8 +150,8 @@ def test_binance_and_okx_feeds() -> None:
 
         binance._subscribe = _sub  # type: ignore[method-assign]
         okx = OkxSwapFeed(["BTCUSDT"], url=f"ws://127.0.0.1:{oport}")
-        b_items = await asyncio.wait_for(_collect(binance, 3), 10)
-        o_items = await asyncio.wait_for(_collect(okx, 2), 10)
+        b_items = await asyncio.wait_for(_collect(binance, 3), 120)
+        o_items = await asyncio.wait_for(_collect(okx, 2), 120)
         for s in (sb, so):
             s.close()
             await s.wait_closed()
@@ -167,7 +188,7 @@ def test_feed_reconnects_after_drop() -> None:
         server = await websockets.serve(handler, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         feed = ClobMarketFeed(["x"], url=f"ws://127.0.0.1:{port}", max_backoff=0.1)
-        items = await asyncio.wait_for(_collect(feed, 2), 10)
+        items = await asyncio.wait_for(_collect(feed, 2), 120)
         server.close()
         await server.wait_closed()
         return feed.connects, items
@@ -181,7 +202,10 @@ def test_recorder_writes_replay_lines(tmp_path: Path) -> None:
         server = await _serve_lines(_lines("clob_ws.jsonl"), [])
         port = server.sockets[0].getsockname()[1]
         writer = ReplayWriter(tmp_path / "rec.jsonl")
-        n = await record([ClobMarketFeed(["x"], url=f"ws://127.0.0.1:{port}")], writer, duration_s=1.0)
+        # The feed ends after the three recorded lines, so record() returns as soon as they are written;
+        # the 120 s duration is only an upper bound (a 1 s recording would lose lines on a busy machine).
+        feed = ClobMarketFeed(["x"], url=f"ws://127.0.0.1:{port}")
+        n = await record([_first(feed, 3)], writer, duration_s=120)
         writer.close()
         server.close()
         await server.wait_closed()
@@ -192,10 +216,21 @@ def test_recorder_writes_replay_lines(tmp_path: Path) -> None:
     assert n == 3 == len(rows)
     assert [r["data"]["event_type"] for r in rows] == ["book", "price_change", "last_trade_price"]
     assert all(r["src"] == "polymarket" and r["t"] > 1.7e12 for r in rows)
-    # The markets engineer's reader parses what we recorded (a meta market line makes it a session).
+    # The markets engineer's reader parses what we recorded; a meta market line makes it a session.
     from stratforge.trader.markets.messages import MarketInfo
-    from stratforge.trader.markets.replay import iter_messages
+    from stratforge.trader.markets.replay import ReplayError, iter_messages, read_session
 
     parsed = [m for _, m in iter_messages(tmp_path / "rec.jsonl")]
     assert [type(m).__name__ for m in parsed] == ["BookSnapshot", "PriceChange", "LastTrade"]
-    assert isinstance(MarketInfo("BTC", T0, "c", "u", "d"), MarketInfo)
+    with pytest.raises(ReplayError, match="no market definitions"):
+        read_session(tmp_path / "rec.jsonl")
+    info = MarketInfo("BTC", T0, "0xc", "111", "222")
+    meta = ReplayWriter(tmp_path / "session.jsonl")
+    meta.write_market(info)
+    meta.close()
+    (tmp_path / "session.jsonl").write_text(
+        (tmp_path / "session.jsonl").read_text() + (tmp_path / "rec.jsonl").read_text()
+    )
+    session = read_session(tmp_path / "session.jsonl")
+    assert session.markets == [info]
+    assert [type(m).__name__ for m in session.messages] == ["BookSnapshot", "PriceChange", "LastTrade"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,11 @@ def run_with_progress(
         )
 
 
+def _edge_with_ci(mean: float, low: float, high: float) -> str:
+    """``mean ± half-width (95%)`` of a Student-t interval (stratforge.stats); the mean alone for n = 1."""
+    return f"{mean:.2f}" if math.isnan(low) else f"{mean:.2f} ± {(high - low) / 2:.2f} (95%)"
+
+
 def summary_table(result: BatchResult, title: str | None = None) -> Table:
     s = result.summary()
     table = Table(title=title, show_header=True, header_style="bold")
@@ -72,7 +78,7 @@ def summary_table(result: BatchResult, title: str | None = None) -> Table:
             "simulations",
             f"{s['simulations']} (seeds {s['seed_start']}..{s['seed_start'] + s['simulations'] - 1})",
         ),
-        ("mean edge", f"{s['mean_edge']:.2f} ± {1.96 * s['std_error']:.2f} (95%)"),
+        ("mean edge", _edge_with_ci(s["mean_edge"], s["edge_ci_low"], s["edge_ci_high"])),
         ("normalizer edge", f"{s['normalizer_mean_edge']:.2f}"),
         ("wins / losses / draws", f"{s['wins']} / {s['losses']} / {s['draws']}"),
         ("edge p05 / p50 / p95", f"{s['p05']:.2f} / {s['p50']:.2f} / {s['p95']:.2f}"),
@@ -250,9 +256,8 @@ def test_strategy(
     rows: dict[str, list[str]] = {}
     for st in result.stages:
         gate = "-" if st.threshold is None else f"{'pass' if st.passed else 'STOP'} >= {st.threshold:g}"
-        ci = f" ± {1.96 * st.std_error:.2f}" if st.simulations > 1 else ""
         for key, value in (
-            ("edge (95%)", f"{st.mean_edge:.2f}{ci}"),
+            ("edge (95%)", _edge_with_ci(st.mean_edge, st.edge_ci_low, st.edge_ci_high).removesuffix(" (95%)")),
             ("normalizer edge", f"{st.normalizer_mean_edge:.2f}"),
             ("wins / losses / draws", f"{st.wins} / {st.losses} / {st.draws}"),
             ("edge p05 / p50 / p95", f"{st.p05:.1f} / {st.p50:.1f} / {st.p95:.1f}"),
@@ -316,7 +321,7 @@ def compare_cmd(
     table.add_row(f"A: {res.name_a}", f"{res.mean_a:.2f}")
     table.add_row(f"B: {res.name_b}", f"{res.mean_b:.2f}")
     table.add_row("A - B", f"{res.mean_diff:+.3f}")
-    table.add_row("95% CI", f"[{res.ci95[0]:+.3f}, {res.ci95[1]:+.3f}]")
+    table.add_row(f"{1 - res.alpha:.0%} CI", f"[{res.ci[0]:+.3f}, {res.ci[1]:+.3f}]")
     table.add_row("t / p-value", f"{res.t_stat:.2f} / {res.p_value:.3g}")
     table.add_row("seeds A better / B better / tie", f"{res.a_wins} / {res.b_wins} / {res.ties}")
     console.print(table)

@@ -2,25 +2,25 @@
 
 Both strategies see exactly the same markets (simulation ``i`` uses seed ``i`` for both), so the
 per-seed edge differences remove most of the market noise: a paired t-test on those differences is
-far more sensitive than comparing two independent means. The explorer's champion promotion uses
-``compare``.
+far more sensitive than comparing two independent means. The statistics are stratforge.stats.paired,
+the same test the explorer's champion promotion and the trader's A/B use.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import t as _t
+from scipy.stats import t as _student_t
 
 from stratforge.amm.engine import run_batch
 from stratforge.amm.strategy import FixedFee, StrategySpec
+from stratforge.stats import paired
 
-__all__ = ["ComparisonResult", "compare", "paired_t_test", "resolve_spec", "student_t_sf"]
+__all__ = ["ComparisonResult", "compare", "resolve_spec"]
 
 
 def resolve_spec(arg: str | Path | StrategySpec) -> StrategySpec:
@@ -41,30 +41,18 @@ def resolve_spec(arg: str | Path | StrategySpec) -> StrategySpec:
     return load_solidity_strategy(Path(text))
 
 
-# --------------------------------------------------------------------------- Student's t
+# Kept only while explore/loop.py still imports them (its promotion is moving to stratforge.stats);
+# they are scipy's functions under their old names, not a second implementation. Remove with that import.
 
 
 def student_t_sf(t: float, df: float) -> float:
     """P(T > t) for Student's t with ``df`` degrees of freedom."""
-    return float(_t.sf(t, df))
+    return float(_student_t.sf(t, df))
 
 
 def student_t_ppf(q: float, df: float) -> float:
     """Quantile of Student's t."""
-    return float(_t.ppf(q, df))
-
-
-def paired_t_test(diff: np.ndarray) -> tuple[float, float, float, float]:
-    """(mean, standard error, t statistic, two-sided p-value) of paired differences."""
-    n = len(diff)
-    mean = float(np.mean(diff))
-    if n < 2:
-        return mean, float("nan"), float("nan"), float("nan")
-    se = float(np.std(diff, ddof=1) / math.sqrt(n))
-    if se == 0.0:
-        return mean, 0.0, (math.inf if mean > 0 else -math.inf if mean < 0 else 0.0), float(mean == 0.0)
-    t = mean / se
-    return mean, se, t, min(1.0, 2.0 * student_t_sf(abs(t), n - 1))
+    return float(_student_t.ppf(q, df))
 
 
 # --------------------------------------------------------------------------- comparison
@@ -81,8 +69,10 @@ class ComparisonResult:
     #: mean of per-seed (edge A - edge B)
     mean_diff: float
     std_error: float
-    ci95: tuple[float, float]
+    #: two-sided ``1 - alpha`` interval of ``mean_diff`` (95% by default)
+    ci: tuple[float, float]
     t_stat: float
+    #: two-sided p-value of the paired t-test (stratforge.stats.paired)
     p_value: float
     #: seeds where A's edge is above / below / equal to B's
     a_wins: int
@@ -103,7 +93,8 @@ class ComparisonResult:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["ci95"] = list(self.ci95)
+        d["ci"] = list(self.ci)
+        d["confidence"] = 1.0 - self.alpha
         d["significant"] = self.significant
         d["better"] = self.better
         return d
@@ -123,12 +114,7 @@ def compare(
     ra = run_batch(a, n, seed_start=seed_start, workers=workers, progress=progress)
     rb = run_batch(b, n, seed_start=seed_start, workers=workers, progress=progress)
     diff = ra.columns["edge"] - rb.columns["edge"]
-    mean, se, t, p = paired_t_test(diff)
-    if n >= 2 and se > 0:
-        half = student_t_ppf(0.975, n - 1) * se
-        ci = (mean - half, mean + half)
-    else:
-        ci = (mean, mean)
+    res = paired(ra.columns["edge"], rb.columns["edge"], confidence=1.0 - alpha)
     return ComparisonResult(
         name_a=a.name,
         name_b=b.name,
@@ -136,11 +122,11 @@ def compare(
         seed_start=seed_start,
         mean_a=ra.mean_edge,
         mean_b=rb.mean_edge,
-        mean_diff=mean,
-        std_error=se,
-        ci95=ci,
-        t_stat=t,
-        p_value=p,
+        mean_diff=res.mean_diff,
+        std_error=res.std_error,
+        ci=(res.low, res.high),
+        t_stat=res.t_stat,
+        p_value=res.p_two_sided,
         a_wins=int(np.sum(diff > 0)),
         b_wins=int(np.sum(diff < 0)),
         ties=int(np.sum(diff == 0)),

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stratforge import process
 from stratforge.files import atomic_write_text
 
 SOLC_VERSION = "0.8.24"
@@ -194,9 +195,8 @@ def setup_solc(force: bool = False) -> Path:
         raise SolcNotFound("npm is required to install solcjs; install Node.js and npm first.")
     target = npm_install_dir()
     target.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
+    proc = process.run(
         [npm, "install", "--prefix", str(target), "--no-audit", "--no-fund", f"solc@{SOLC_VERSION}"],
-        capture_output=True,
         text=True,
     )
     if proc.returncode != 0:
@@ -272,10 +272,10 @@ def _run_solc(
 ) -> dict[str, Any]:
     solc_dir = find_solc()
     try:
-        proc = subprocess.run(
+        # via stratforge.process: node exits with us even if we are killed mid-compile
+        proc = process.run(
             [find_node(), str(DRIVER), str(solc_dir)],
             input=json.dumps(std_input),
-            capture_output=True,
             text=True,
             timeout=COMPILE_TIMEOUT_S,
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -27,6 +28,8 @@ import numpy as np
 
 from stratforge.amm import _core
 from stratforge.amm.strategy import NORMALIZER, FixedFee, StrategySpec
+from stratforge.process import die_with_parent
+from stratforge.stats import mean_ci
 
 #: Version of the simulation semantics; bump when a change could alter any score.
 SIMULATOR_VERSION = "1.0.0"
@@ -172,40 +175,15 @@ class BatchResult:
     @property
     def std_error(self) -> float:
         edge = self.columns["edge"]
-        return float(np.std(edge, ddof=1) / math.sqrt(len(edge))) if len(edge) > 1 else float("nan")
-
-    @property
-    def wins_losses_draws(self) -> tuple[int, int, int]:
-        a, b = self.columns["edge"], self.columns["normalizer_edge"]
-        return int(np.sum(a > b)), int(np.sum(a < b)), int(np.sum(a == b))
-
-    def percentiles(self, qs: Sequence[float] = (5, 50, 95)) -> dict[str, float]:
-        return {f"p{q:02d}": float(np.percentile(self.columns["edge"], q)) for q in qs}
+        return mean_ci(edge).std_error if len(edge) > 1 else math.nan
 
     def summary(self) -> dict[str, Any]:
-        """Aggregate scores as plain JSON-able values."""
-        wins, losses, draws = self.wins_losses_draws
-        c = self.columns
+        """Aggregate scores as plain JSON-able values: :func:`summarize` plus the batch's identity."""
         return {
             "strategy": self.strategy,
-            "simulations": self.n,
             "seed_start": int(self.seeds[0]) if self.n else None,
-            "mean_edge": self.mean_edge,
-            "normalizer_mean_edge": self.normalizer_mean_edge,
-            "std_error": self.std_error,
-            "wins": wins,
-            "losses": losses,
-            "draws": draws,
-            **self.percentiles(),
-            "mean_pnl": float(np.mean(c["pnl"])),
-            "mean_arb_volume_y": float(np.mean(c["arb_volume_y"])),
-            "mean_retail_volume_y": float(np.mean(c["retail_volume_y"])),
-            "avg_bid_fee_bps": float(np.mean(c["avg_bid_fee"]) * 1e4),
-            "avg_ask_fee_bps": float(np.mean(c["avg_ask_fee"]) * 1e4),
-            "hook_calls": int(np.sum(c["hook_calls"])),
-            "hook_failures": int(np.sum(c["hook_failures"])),
-            "elapsed_s": self.elapsed_s,
-            "cpu_s": self.cpu_s,
+            **summarize(self.columns, self.cpu_s, self.elapsed_s),
+            "mean_pnl": float(np.mean(self.columns["pnl"])),
             "simulator_version": SIMULATOR_VERSION,
             **self.meta,
         }
@@ -213,6 +191,39 @@ class BatchResult:
     def per_simulation(self) -> list[dict[str, float]]:
         cols = self.columns.items()
         return [{"seed": int(s), **{k: v[i].item() for k, v in cols}} for i, s in enumerate(self.seeds)]
+
+
+def summarize(columns: dict[str, np.ndarray], cpu_s: float, elapsed_s: float) -> dict[str, Any]:
+    """The aggregate scores of per-simulation columns (one definition for batches and test stages).
+
+    ``std_error`` and the 95% interval ``edge_ci_low``/``edge_ci_high`` of the mean edge come from
+    stratforge.stats.mean_ci (Student t); with one simulation they are NaN (nothing to estimate from).
+    """
+    edge, norm = columns["edge"], columns["normalizer_edge"]
+    n = len(edge)
+    ci = mean_ci(edge) if n > 1 else None
+    return {
+        "simulations": n,
+        "mean_edge": float(np.mean(edge)),
+        "normalizer_mean_edge": float(np.mean(norm)),
+        "std_error": ci.std_error if ci else math.nan,
+        "edge_ci_low": ci.low if ci else math.nan,
+        "edge_ci_high": ci.high if ci else math.nan,
+        "wins": int(np.sum(edge > norm)),
+        "losses": int(np.sum(edge < norm)),
+        "draws": int(np.sum(edge == norm)),
+        "p05": float(np.percentile(edge, 5)),
+        "p50": float(np.percentile(edge, 50)),
+        "p95": float(np.percentile(edge, 95)),
+        "mean_retail_volume_y": float(np.mean(columns["retail_volume_y"])),
+        "mean_arb_volume_y": float(np.mean(columns["arb_volume_y"])),
+        "avg_bid_fee_bps": float(np.mean(columns["avg_bid_fee"]) * 1e4),
+        "avg_ask_fee_bps": float(np.mean(columns["avg_ask_fee"]) * 1e4),
+        "hook_calls": int(np.sum(columns["hook_calls"])),
+        "hook_failures": int(np.sum(columns["hook_failures"])),
+        "cpu_s": cpu_s,
+        "elapsed_s": elapsed_s,
+    }
 
 
 def run_chunk(
@@ -232,10 +243,21 @@ _POOLS: dict[int, ProcessPoolExecutor] = {}
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
-    """One long-lived pool per size: spawning workers costs far more than a 10-simulation batch."""
+    """One long-lived pool per size: spawning workers costs far more than a 10-simulation batch.
+
+    Workers exit when this process dies, however it dies (stratforge.process.die_with_parent). The
+    kernel's parent-death signal is only asked for when the pool is made on the main thread: the
+    kernel ties it to the spawning thread, and a pool outlives any other thread that first used it.
+    """
     pool = _POOLS.get(workers)
     if pool is None:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        on_main = threading.current_thread() is threading.main_thread()
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=get_context("spawn"),
+            initializer=die_with_parent,
+            initargs=(os.getpid(), on_main),
+        )
         _POOLS[workers] = pool
     return pool
 
@@ -342,6 +364,7 @@ __all__ = [
     "assemble_batch",
     "draw_config",
     "run_batch",
+    "summarize",
     "run_chunk",
     "shutdown_pools",
     "simulate",

@@ -19,14 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from stratforge.amm.engine import SIMULATOR_VERSION, BatchResult, run_batch
+from stratforge.amm.engine import SIMULATOR_VERSION, BatchResult, run_batch, summarize
 from stratforge.amm.strategy import StrategySpec
 from stratforge.files import atomic_write_json
 
 DEFAULT_STAGES = (10, 100, 1000)
 RESULT_FORMAT = 1
 
-__all__ = ["DEFAULT_STAGES", "PipelineResult", "StageResult", "run_pipeline", "stage_summary"]
+__all__ = ["DEFAULT_STAGES", "PipelineResult", "StageResult", "run_pipeline"]
 
 
 @dataclass
@@ -35,6 +35,8 @@ class StageResult:
     mean_edge: float
     normalizer_mean_edge: float
     std_error: float
+    edge_ci_low: float  # 95% interval of mean_edge (stratforge.stats.mean_ci)
+    edge_ci_high: float
     wins: int
     losses: int
     draws: int
@@ -89,32 +91,6 @@ class PipelineResult:
         d["edge_per_stage"] = {str(s.simulations): s.mean_edge for s in self.stages}
         d["created_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         return d
-
-
-def stage_summary(columns: dict[str, np.ndarray], cpu_s: float, elapsed_s: float) -> dict[str, Any]:
-    """Aggregate per-simulation columns (as returned by run_batch) into one stage's numbers."""
-    edge, norm = columns["edge"], columns["normalizer_edge"]
-    n = len(edge)
-    return {
-        "simulations": n,
-        "mean_edge": float(np.mean(edge)),
-        "normalizer_mean_edge": float(np.mean(norm)),
-        "std_error": float(np.std(edge, ddof=1) / np.sqrt(n)) if n > 1 else float("nan"),
-        "wins": int(np.sum(edge > norm)),
-        "losses": int(np.sum(edge < norm)),
-        "draws": int(np.sum(edge == norm)),
-        "p05": float(np.percentile(edge, 5)),
-        "p50": float(np.percentile(edge, 50)),
-        "p95": float(np.percentile(edge, 95)),
-        "mean_retail_volume_y": float(np.mean(columns["retail_volume_y"])),
-        "mean_arb_volume_y": float(np.mean(columns["arb_volume_y"])),
-        "avg_bid_fee_bps": float(np.mean(columns["avg_bid_fee"]) * 1e4),
-        "avg_ask_fee_bps": float(np.mean(columns["avg_ask_fee"]) * 1e4),
-        "hook_calls": int(np.sum(columns["hook_calls"])),
-        "hook_failures": int(np.sum(columns["hook_failures"])),
-        "cpu_s": cpu_s,
-        "elapsed_s": elapsed_s,
-    }
 
 
 def _thresholds(
@@ -218,7 +194,7 @@ def run_pipeline(
         cpu += batch.cpu_s
         elapsed += batch.elapsed_s
         done = n
-        stats = stage_summary(columns, cpu, elapsed)
+        stats = summarize(columns, cpu, elapsed)
         passed = limit is None or stats["mean_edge"] >= limit
         rate = stats["hook_failures"] / stats["hook_calls"] if stats["hook_calls"] else 0.0
         if max_hook_failure_rate is not None and rate > max_hook_failure_rate:

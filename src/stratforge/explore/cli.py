@@ -178,6 +178,7 @@ def robustness_check(
 ) -> None:
     """Score a strategy on disjoint seed batches: mean per batch and spread."""
     from stratforge.amm.cli import run_with_progress, strategy_from_arg
+    from stratforge.stats import mean_ci
 
     if batches < 1 or simulations < 1:
         raise typer.BadParameter("--batches and --simulations must be at least 1")
@@ -190,11 +191,12 @@ def robustness_check(
         start = seed_start + b * simulations
         r = run_with_progress(spec, simulations, start, workers, f"batch {b + 1}/{batches}")
         means.append(r.mean_edge)
+        ci = mean_ci(r.columns["edge"]) if simulations > 1 else None
         table.add_row(
             str(b + 1),
             f"{start}..{start + simulations - 1}",
             f"{r.mean_edge:.2f}",
-            f"{1.96 * r.std_error:.2f}",
+            f"{ci.half_width:.2f}" if ci else "-",
             f"{r.normalizer_mean_edge:.2f}",
         )
     console.print(table)

@@ -23,8 +23,19 @@ console = Console(width=None if sys.stdout.isatty() else 140)
 
 
 @app.callback()
-def _group() -> None:
+def _group(
+    phase5_dir: Path | None = typer.Option(
+        None,
+        "--phase5-dir",
+        envvar="STRATFORGE_PHASE5_DIR",
+        help="Directory of the published Phase 5 weights (rl_model.safetensors), for 'phase5'.",
+    ),
+) -> None:
     """Prediction-market RL trader: synthetic/replay markets, paper broker, PPO training and evaluation."""
+    if phase5_dir is not None:  # one setting, read by stratforge.trader.train.phase5_dir()
+        import os
+
+        os.environ["STRATFORGE_PHASE5_DIR"] = str(phase5_dir)
 
 
 def _fail(msg: str) -> NoReturn:
@@ -89,6 +100,13 @@ def train(
         _fail("--latency must be shorter than --tick")
     if init not in ("scratch", "phase5") and not Path(init).exists():
         _fail(f"--init: no such model directory {init!r} (use 'scratch', 'phase5' or a path)")
+    if init == "phase5":
+        from stratforge.trader.train import phase5_dir
+
+        try:
+            phase5_dir()
+        except FileNotFoundError as exc:
+            _fail(f"--init phase5: {exc}")
     cfg = TrainConfig(
         episodes=episodes, seed=seed, init=init, tick_s=tick, trade_usd=trade_usd, latency_s=latency,
         gamma=gamma, entropy_coef=entropy, lr_actor=lr_actor, lr_critic=lr_critic, buffer_size=buffer,

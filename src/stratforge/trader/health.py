@@ -60,9 +60,11 @@ class HealthServer:
         host: str = "127.0.0.1",
         port: int = 8080,
         stale_after: float = 120.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.provider = provider
         self.stale_after = stale_after
+        self.clock = clock  # wall clock; tests pass a fixed one so staleness never depends on speed
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -116,7 +118,7 @@ class HealthServer:
         return 404, "application/json", b'{"error": "not found"}'
 
     def health_doc(self, snap: Snapshot) -> dict[str, Any]:
-        now = time.time()
+        now = self.clock()
         age = None if snap.last_tick is None else now - snap.last_tick
         status = snap.status
         if age is not None and age > self.stale_after:

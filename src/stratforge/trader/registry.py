@@ -9,14 +9,13 @@ rollback returns to) is provably the bytes that were running before.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
 
+from stratforge.stats import paired
 from stratforge.trader.storage import ModelVersion, Store
 from stratforge.trader.storage.models import utcnow
 
@@ -168,49 +167,16 @@ class Registry:
         return self.verify(self.get(ref)), ref
 
 
-@dataclass
-class ABResult:
-    """Paired comparison of two models over the same markets (per-market PnL differences)."""
+def paired_ci(
+    a: dict[str, float], b: dict[str, float], confidence: float = 0.95
+) -> tuple[int, float, float, float]:
+    """(n, mean, low, high) of the per-market differences a - b over the union of markets.
 
-    pnl_a: float
-    pnl_b: float
-    trades_a: int
-    trades_b: int
-    n_markets: int
-    mean_diff: float  # per market, A - B
-    ci_low: float  # 95% CI of the per-market mean difference
-    ci_high: float
-
-    @property
-    def total_diff(self) -> float:
-        return self.pnl_a - self.pnl_b
-
-
-# Two-sided 95% Student t quantiles for small samples (df -> t); normal beyond.
-_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
-        12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980}  # fmt: skip
-
-
-def t95(df: int) -> float:
-    if df <= 0:
-        return math.inf
-    keys = sorted(_T95)
-    for k in keys:
-        if df <= k:
-            return _T95[k]
-    return 1.96
-
-
-def paired_ci(a: dict[str, float], b: dict[str, float]) -> tuple[int, float, float, float]:
-    """(n, mean, low, high) of the per-market differences a - b over the union of markets."""
+    A market one model never traded counts as 0 PnL for it. The interval is stratforge.stats.paired's
+    (Student t with the exact degrees of freedom); (0, 0, 0, 0) when there is no market at all.
+    """
     keys = sorted(set(a) | set(b))
-    diffs = [a.get(k, 0.0) - b.get(k, 0.0) for k in keys]
-    n = len(diffs)
-    if n == 0:
+    if not keys:
         return 0, 0.0, 0.0, 0.0
-    mean = sum(diffs) / n
-    if n == 1:
-        return 1, mean, -math.inf, math.inf
-    sd = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
-    half = t95(n - 1) * sd / math.sqrt(n)
-    return n, mean, mean - half, mean + half
+    res = paired([a.get(k, 0.0) for k in keys], [b.get(k, 0.0) for k in keys], confidence)
+    return res.n, res.mean_diff, res.low, res.high

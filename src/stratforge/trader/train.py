@@ -8,7 +8,7 @@ evaluation is always on held-out sessions.
 from __future__ import annotations
 
 import json
-import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -16,15 +16,31 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import t as student_t
 
+from stratforge import stats
 from stratforge.trader.baselines import BASELINES, ModelPolicy, TraderPolicy, make_baseline
 from stratforge.trader.broker import BrokerConfig
 from stratforge.trader.env import EnvConfig, Observation, TraderEnv
 from stratforge.trader.markets.synthetic import SyntheticConfig
 
 EVAL_SEED_BASE = 10_000_000
-PHASE5_DIR = Path("/work/shared/data/cmsf-phase5")
+#: The published Phase 5 weights (a directory holding rl_model.safetensors) are found through this
+#: setting, or `stratforge trader --phase5-dir DIR`; there is no built-in path.
+PHASE5_ENV = "STRATFORGE_PHASE5_DIR"
+
+
+def phase5_dir() -> Path:
+    """The Phase 5 weights directory from ``STRATFORGE_PHASE5_DIR``; a one-line error when unusable."""
+    raw = os.environ.get(PHASE5_ENV, "").strip()
+    if not raw:
+        raise FileNotFoundError(
+            f"'phase5' needs the published weights: set {PHASE5_ENV} or pass --phase5-dir "
+            "(a directory holding rl_model.safetensors)"
+        )
+    path = Path(raw).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"Phase 5 weights not found: {path} (from {PHASE5_ENV} / --phase5-dir)")
+    return path
 
 
 def train_seed(run_seed: int, episode: int) -> int:
@@ -68,7 +84,7 @@ def _load_init(init: str, seed: int) -> Any:
     if init == "scratch":
         return init_phase5(seed)
     if init == "phase5":
-        return load_phase5(PHASE5_DIR)
+        return load_phase5(phase5_dir())
     path = Path(init)
     if not path.exists():
         raise FileNotFoundError(f"model not found: {init}")
@@ -191,7 +207,7 @@ def load_trader_policy(spec: str) -> TraderPolicy:
     from stratforge.trader.model import load_phase5, load_policy
 
     if spec == "phase5":
-        return ModelPolicy(load_phase5(PHASE5_DIR), name="phase5")
+        return ModelPolicy(load_phase5(phase5_dir()), name="phase5")
     path = Path(spec.removeprefix("model:"))
     if not path.exists():
         raise FileNotFoundError(f"no baseline or model named {spec!r}")
@@ -231,21 +247,13 @@ def run_episode(
     return env.report()
 
 
-def t_quantile_975(df: int) -> float:
-    """Student-t 97.5% quantile (two-sided 95% interval)."""
-    if df <= 0:
-        return float("inf")
-    return float(student_t.ppf(0.975, df))
-
-
 def mean_ci(x: Sequence[float]) -> dict[str, float]:
-    a = np.asarray(x, dtype=np.float64)
-    n = len(a)
-    mean = float(a.mean()) if n else 0.0
+    """Mean and 95% interval (stratforge.stats.mean_ci) as a JSON-ready dict; NaN bounds below n = 2."""
+    n = len(x)
     if n < 2:
-        return {"mean": mean, "lo": float("nan"), "hi": float("nan"), "n": n}
-    half = t_quantile_975(n - 1) * float(a.std(ddof=1)) / math.sqrt(n)
-    return {"mean": mean, "lo": mean - half, "hi": mean + half, "n": n}
+        return {"mean": float(np.mean(x)) if n else 0.0, "lo": float("nan"), "hi": float("nan"), "n": n}
+    ci = stats.mean_ci(x)
+    return {"mean": ci.mean, "lo": ci.low, "hi": ci.high, "n": n}
 
 
 @dataclass

@@ -32,6 +32,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0  # before the status line (slow server)
     drip_s: float = 0.0  # between body bytes (slow body)
+    gate: threading.Event | None = None  # held until the test sets it (a call in flight on demand)
 
 
 @dataclass
@@ -109,6 +110,8 @@ class ScriptedServer:
         else:
             payload = reply.body or b""
         try:
+            if reply.gate is not None:
+                reply.gate.wait(600)
             time.sleep(reply.delay_s)
             handler.send_response(reply.status)
             handler.send_header("content-type", "application/json")

@@ -1,24 +1,23 @@
 """Backends that drive an agent CLI as a subprocess: `codex exec --json` and `claude -p`.
 
 The prompt goes on stdin (no argv length limits, nothing in `ps`), the process runs in its own
-session so a timeout kills the whole process group (the CLI and anything it spawned), and stderr is
-kept on the response and in error messages.
+session so a timeout kills the whole process group (the CLI and anything it spawned), the group dies
+with stratforge however stratforge dies (`stratforge.process`), and stderr is kept on the response
+and in error messages.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from stratforge import process
 from stratforge.explore.llm.base import LLMBackend
 from stratforge.explore.llm.types import LLMBackendError, LLMConfigError, LLMResponse, LLMTimeout
 
@@ -43,11 +42,6 @@ class CLIResult:
     elapsed_s: float
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 def run_cli(argv: list[str], stdin_text: str, timeout_s: float) -> CLIResult:
     """Run ``argv`` with ``stdin_text`` on stdin; kill its process group after ``timeout_s``.
 
@@ -63,18 +57,15 @@ def run_cli(argv: list[str], stdin_text: str, timeout_s: float) -> CLIResult:
 
 def _run_in(exe: str, argv: list[str], stdin_text: str, timeout_s: float, workdir: str) -> CLIResult:
     t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [exe, *argv[1:]],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=workdir,
-        start_new_session=True,  # own process group: killpg reaches every descendant
+    # Own process group under the supervisor of stratforge.process: kill_group reaches every
+    # descendant, and the group dies with this process however it dies.
+    proc = process.popen(
+        [exe, *argv[1:]], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=workdir
     )
     try:
         out, err = proc.communicate(stdin_text.encode("utf-8"), timeout=timeout_s)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        process.kill_group(proc)
         try:
             out, err = proc.communicate(timeout=5)
         except subprocess.TimeoutExpired:  # a descendant escaped the group and holds the pipes
@@ -84,7 +75,7 @@ def _run_in(exe: str, argv: list[str], stdin_text: str, timeout_s: float, workdi
             + (f"; stderr: {_tail(err.decode('utf-8', 'replace'))}" if err else "")
         ) from None
     except BaseException:
-        _kill_group(proc)
+        process.kill_group(proc)
         proc.wait()
         raise
     return CLIResult(

@@ -15,7 +15,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -154,34 +154,6 @@ class Store:
         row.last_checkpoint = utcnow()
 
     # -- trades -------------------------------------------------------------------------------------
-    def open_trade(self, checkpoint: dict[str, Any] | None = None, **fields: Any) -> Trade:
-        """Insert an open trade, atomically with the checkpoint that says it exists."""
-        row = Trade(status="open", **fields)
-        with self.session() as s:
-            s.add(row)
-            s.flush()
-            if checkpoint is not None:
-                self.checkpoint(row.session_id, checkpoint, s)
-        return row
-
-    def close_trade(
-        self,
-        trade_id: str,
-        checkpoint: dict[str, Any] | None = None,
-        remainder: dict[str, Any] | None = None,
-        **fields: Any,
-    ) -> Trade:
-        """Fill the exit columns and roll the session totals, in one transaction.
-
-        ``remainder`` (fields of a new open trade) records the unsold rest of a partial close in the
-        same transaction, so a partial fill can never lose the shares still held.
-        """
-        with self.session() as s:
-            row = self._close_in(s, trade_id, fields, remainder)
-            if checkpoint is not None:
-                self.checkpoint(row.session_id, checkpoint, s)
-        return row
-
     def _close_in(
         self, s: Session, trade_id: str, fields: dict[str, Any], remainder: dict[str, Any] | None
     ) -> Trade:
@@ -237,12 +209,6 @@ class Store:
             if limit is not None:
                 stmt = stmt.limit(limit)
             return list(s.scalars(stmt))
-
-    def count_trades(self, session_id: str) -> int:
-        with self.session() as s:
-            return int(
-                s.scalar(select(func.count()).select_from(Trade).where(Trade.session_id == session_id)) or 0
-            )
 
     # -- metrics, alerts, health -------------------------------------------------------------------
     def record_metric(self, **fields: Any) -> Metric:
