@@ -6,7 +6,8 @@ setup(
     ext_modules=[
         Extension(
             "stratforge.amm._core",
-            sources=["src/stratforge/amm/_core.c"],
+            sources=["src/stratforge/amm/_core.c", "src/stratforge/amm/_evm.c"],
+            depends=["src/stratforge/amm/_evm.h"],
             extra_compile_args=["-O3", "-std=gnu11", "-fno-fast-math", "-ffp-contract=off"],
         )
     ]

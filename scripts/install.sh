@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs stratforge and everything it needs into ./.venv: the Python package with all extras
-# (compiles the simulation core), and the pinned Solidity compiler (solcjs) from npm.
+# (compiles the simulation core), and from npm the pinned Solidity compiler (solcjs) and the codex/claude
+# agent CLIs the explorer can drive (package.json / package-lock.json).
 #   bash scripts/install.sh          # everything to run stratforge
 #   bash scripts/install.sh --test   # plus what the test-suite needs (pytest, ruff, system packages)
 # Python 3.11 or 3.12: python3.11 by default, else python3.12, else python3; choose one with
@@ -44,7 +45,7 @@ fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet -e ".[${extras}]"
 
-# The Solidity compiler: solc 0.8.24 (solcjs) pinned in package.json / package-lock.json.
+# solc 0.8.24 (solcjs), @openai/codex and @anthropic-ai/claude-code, pinned in package.json / package-lock.json.
 if command -v npm >/dev/null 2>&1; then
     if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; else npm install --silent --no-audit --no-fund; fi
 else

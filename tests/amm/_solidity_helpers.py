@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 
 from stratforge.amm.compiler import CompileError, compile_strategy
-from stratforge.amm.evm import EvmStrategy, EvmStrategySpec
+from stratforge.amm.evm import EvmStrategy, EvmStrategySpec, NativeEvmStrategy
 from stratforge.amm.solidity import EXAMPLES_DIR, LoadedStrategy, check_solidity, load_solidity_strategy
 
 FIXTURES = Path(__file__).resolve().parent / "solidity"
@@ -79,13 +79,13 @@ class Capturing:
     """A spec that hands out instances of ``inner`` and keeps them, to read their counters."""
 
     inner: EvmStrategySpec
-    created: list[EvmStrategy] = field(default_factory=list, compare=False, hash=False)
+    created: list[NativeEvmStrategy | EvmStrategy] = field(default_factory=list, compare=False, hash=False)
 
     @property
     def name(self) -> str:
         return self.inner.name
 
-    def create(self) -> EvmStrategy:
+    def create(self) -> NativeEvmStrategy | EvmStrategy:
         instance = self.inner.create()
         self.created.append(instance)
         return instance

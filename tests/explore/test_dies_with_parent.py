@@ -64,7 +64,9 @@ def test_sigkilled_explorer_leaves_no_llm_cli_behind(tmp_path: Path) -> None:
     rec.mkdir()
     write_fake_cli(bindir, "codex", stdout=recorded("codex_ok.jsonl"), hang_s=600, record_dir=rec)
     run = tmp_path / "run"
-    proc = _explore(run, "--backend", "codex", env={"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
+    # CODEX_API_KEY: `explore run` refuses a codex backend without credentials before it starts
+    env = {"PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}", "CODEX_API_KEY": "sk-test"}
+    proc = _explore(run, "--backend", "codex", env=env)
     try:
         wait_until(lambda: (rec / "child.pid").exists() or proc.poll() is not None, "the CLI's child", 300)
         assert proc.poll() is None

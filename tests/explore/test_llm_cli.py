@@ -34,6 +34,7 @@ def bindir(tmp_path, monkeypatch) -> Path:
     d = tmp_path / "bin"
     d.mkdir()
     prepend_path(monkeypatch, d)
+    monkeypatch.setenv("CODEX_API_KEY", "sk-test")
     return d
 
 
@@ -76,6 +77,7 @@ def test_codex_success_prompt_on_stdin_and_cost_from_prices(tmp_path, bindir):
         "exec",
         "--json",
         "--skip-git-repo-check",
+        "--ephemeral",
         "--sandbox",
         "read-only",
         "--model",
@@ -153,7 +155,9 @@ def test_claude_success_usage_cost_and_system_prompt(tmp_path, bindir):
     assert r.cost_usd == pytest.approx(0.0421)  # reported by the CLI, no prices configured
     assert be.ledger.spent_usd == pytest.approx(0.0421)
     argv = (bindir / "claude.argv").read_text().split("\n")[:-1]
-    assert argv == ["-p", "--output-format", "json", "--model", "sonnet"] + [
+    assert argv == ["-p", "--output-format", "json", "--no-session-persistence", "--tools", ""] + [
+        "--model",
+        "sonnet",
         "--system-prompt",
         "You are a quant.",
     ]

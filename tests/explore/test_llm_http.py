@@ -63,7 +63,10 @@ def test_anthropic_request_shape_usage_and_cost(tmp_path, clock, monkeypatch):
         r = be.complete("the prompt", system="be terse")
     req = srv.requests[0]
     assert req.path == "/v1/messages"
-    assert req.headers["x-api-key"] == "sk-test-123" and req.headers["anthropic-version"] == "2023-06-01"
+    # the official SDK chooses the auth header and API version; the key is sent, and only once
+    sent = [v for k, v in req.headers.items() if "sk-test-123" in v]
+    assert sent in (["sk-test-123"], ["Bearer sk-test-123"]) and "anthropic-version" in req.headers
+    assert req.headers["x-stainless-retry-count"] == "0"  # the SDK's own retries are off
     assert req.body == {
         "model": "test-model",
         "max_tokens": 777,
@@ -216,12 +219,13 @@ def test_circuit_breaker_stops_sending(tmp_path, clock):
             _cfg("openai", srv.url, tmp_path, max_retries=10, breaker_threshold=3, breaker_cooldown_s=60),
             clock=clock,
         )
-        with pytest.raises(CircuitOpen):
-            be.complete("p")  # three failures open the circuit mid-retry: no 10 retries
-        assert len(srv.requests) == 3
-        with pytest.raises(CircuitOpen):
+        with pytest.raises(LLMBackendError, match="HTTP 500"):
+            be.complete("p")  # three failures open the circuit mid-retry: no 10 retries, the real error
+        assert len(srv.requests) == 3 and be.ready_in() == pytest.approx(60)
+        with pytest.raises(CircuitOpen) as ei:
             be.complete("another")
         assert len(srv.requests) == 3  # refused without sending
+        assert ei.value.retry_at == pytest.approx(clock.now() + 60)
         clock.advance(61)
         srv.script.append(Reply(body=openai_body("recovered")))
         assert be.complete("another").text == "recovered"  # half-open trial succeeds

@@ -1,4 +1,5 @@
-"""The vector environment: action semantics, latency, rewards, histories, settlement."""
+"""The vector environment: action semantics, latency, rewards, histories, settlement, and the
+engine's rules (confidence sizing, entry rules, safety exits)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import numpy as np
 import pytest
 
 from stratforge.trader.broker import BrokerConfig
-from stratforge.trader.env import BUY, HOLD, SELL, EnvConfig, TraderEnv
+from stratforge.trader.env import BUY, FUTURES_FALLBACK, HOLD, RESOLUTION_PRICE, SELL, EnvConfig, TraderEnv
+from stratforge.trader.fees import LAUNCH_CRYPTO_FEES
 from stratforge.trader.markets.messages import AggTrade, BookSnapshot, MarketInfo, PriceChange, Resolution
 from stratforge.trader.markets.session import Session
 from stratforge.trader.markets.synthetic import SyntheticConfig
+from stratforge.trader.safety import SafetyConfig
 
 T0 = 1_767_225_600.0
 
@@ -28,8 +31,24 @@ def tiny_session(final: float = 101.0, with_resolution: bool = True) -> Session:
     return Session([m], msgs, res)
 
 
-def cfg(latency: float = 0.5) -> EnvConfig:
-    return EnvConfig(tick_s=5.0, broker=BrokerConfig(trade_usd=10.0, min_shares=1.0, latency_s=latency))
+# The mechanics tests hold positions to settlement on a book that stops updating: the safety exits
+# (stale book, window end) are off there and tested on their own below.
+NO_EXITS = SafetyConfig(close_before_end_s=0.0, stale_book_s=1e9, max_age_s=1e9, take_profit=1e9,
+                        stop_loss=-1e9)  # fmt: skip
+
+
+def cfg(latency: float = 0.5, safety: SafetyConfig = NO_EXITS, sizing: str = "fixed") -> EnvConfig:
+    return EnvConfig(
+        tick_s=5.0,
+        broker=BrokerConfig(trade_usd=10.0, min_shares=1.0, latency_s=latency, fees=LAUNCH_CRYPTO_FEES),
+        sizing=sizing,
+        safety=safety,
+        entry_margin_s=0.0,
+    )
+
+
+def fee_shares(c: float, p: float) -> float:
+    return c * 0.25 * (p * (1 - p)) ** 2
 
 
 def run(env: TraderEnv, actions: dict[int, int]) -> tuple[list[float], dict]:
@@ -59,11 +78,13 @@ def test_episode_length_and_termination() -> None:
 def test_buy_opens_up_and_settlement_pays_binary() -> None:
     env = TraderEnv(cfg(), session=tiny_session(final=101.0))
     rewards, _ = run(env, {0: BUY})
-    shares = 10.0 / 0.51
-    cost = 10.0 + shares * 0.25 * (0.51 * 0.49) ** 2
+    traded = 10.0 / 0.51
+    held = traded - fee_shares(traded, 0.51)  # the buy fee is taken in shares
     assert sum(rewards[:-1]) == 0.0  # no reward before the market settles
-    assert rewards[-1] == pytest.approx(shares - cost)
+    assert rewards[-1] == pytest.approx(held - 10.0)
     assert env.report()["settled"] == 1
+    assert env.settled[0]["resolved_by"] == RESOLUTION_PRICE
+    assert env.report()["futures_fallback_settlements"] == 0
 
 
 def test_sell_opens_down_and_loses_when_up_wins() -> None:
@@ -75,10 +96,10 @@ def test_sell_opens_down_and_loses_when_up_wins() -> None:
 def test_sell_closes_up_with_realized_reward_at_that_step() -> None:
     env = TraderEnv(cfg(), session=tiny_session())
     rewards, _ = run(env, {0: BUY, 3: SELL, 4: SELL})
-    shares = 10.0 / 0.51
-    fee_in = shares * 0.25 * (0.51 * 0.49) ** 2
-    fee_out = shares * 0.25 * (0.69 * 0.31) ** 2
-    assert rewards[3] == pytest.approx(shares * 0.69 - fee_out - 10.0 - fee_in)
+    traded = 10.0 / 0.51
+    held = traded - fee_shares(traded, 0.51)
+    fee_out = 0.69 * fee_shares(held, 0.69)  # the sell fee is paid in USDC
+    assert rewards[3] == pytest.approx(held * 0.69 - fee_out - 10.0)
     # the second SELL opened a DOWN position (reference semantics), which loses at settlement
     assert rewards[-1] < 0
     assert env.report()["n_trades"] == 2
@@ -117,6 +138,33 @@ def test_resolution_falls_back_to_futures_prices() -> None:
     env = TraderEnv(cfg(), session=tiny_session(final=99.0, with_resolution=False))
     run(env, {0: BUY})
     assert env.settled[0]["up_wins"] is False and env.settled[0]["final"] == 99.0
+    assert env.settled[0]["resolved_by"] == FUTURES_FALLBACK  # flagged
+    assert env.report()["futures_fallback_settlements"] == 1
+
+
+def test_confidence_sizing_scales_entries_by_distance_from_half() -> None:
+    # decision at t0 (ask 0.51): 0.25 + 0.75 * 0.02 = 0.265 of the size; at t0+15 (ask 0.71): 0.565
+    for step, ask, frac in ((0, 0.51, 0.265), (3, 0.71, 0.565)):
+        env = TraderEnv(cfg(sizing="confidence"), session=tiny_session())
+        run(env, {step: BUY})
+        buy = env.broker.fills[0]
+        assert buy.avg_price == pytest.approx(ask)
+        assert buy.notional == pytest.approx(10.0 * frac)
+
+
+def test_safety_exits_close_positions_as_the_engine_does() -> None:
+    # the tiny book stops updating at t0+12: the stale-book rule (60 s) closes the position
+    env = TraderEnv(cfg(safety=SafetyConfig(close_before_end_s=0.0)), session=tiny_session())
+    rewards, _ = run(env, {0: BUY})
+    assert env.report()["safety_exits"] == {"stale_book": 1}
+    stale_step = next(k for k, r in enumerate(rewards) if r != 0.0)
+    assert 5 * (stale_step + 1) > 12 + 60  # not before the book is 60 s old
+    assert rewards[-1] == 0.0  # nothing left to settle
+    # no entries in the last close_before_end_s + entry margin
+    late = TraderEnv(cfg(safety=SafetyConfig(close_before_end_s=180.0, stale_book_s=1e9)),
+                     session=tiny_session())  # fmt: skip
+    run(late, {170: BUY})
+    assert not late.broker.fills
 
 
 def test_invalid_actions_rejected() -> None:

@@ -145,7 +145,7 @@ def test_replay_without_strike_or_resolution_uses_futures_prices(tmp_path) -> No
         m.strike = None
     s.resolutions.clear()
     path = tmp_path / "nostrike.jsonl"
-    write_session(s, path)
+    write_session(s, path, resolutions="none")  # neither the venue's event nor a meta resolution
     env = TraderEnv(EnvConfig(), session=read_session(path))
     env.reset()
     done = False
@@ -157,3 +157,4 @@ def test_replay_without_strike_or_resolution_uses_futures_prices(tmp_path) -> No
     assert settled["strike"] == pytest.approx(res.strike, rel=2e-3)
     assert settled["final"] == pytest.approx(res.final, rel=2e-3)
     assert math.isfinite(settled["strike"])
+    assert settled["resolved_by"] == "futures_fallback"

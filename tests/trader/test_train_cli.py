@@ -13,29 +13,13 @@ import numpy as np
 import pytest
 from phase5_data import PHASE5_DATA, needs_phase5
 
-from stratforge import stats
-from stratforge.trader.train import (
-    EVAL_SEED_BASE,
-    TrainConfig,
-    mean_ci,
-    train,
-    train_seed,
-)
+from stratforge.trader.train import EVAL_SEED_BASE, TrainConfig, train, train_seed
 
 STRATFORGE = [sys.executable, "-c", "import sys; from stratforge.cli import main; sys.exit(main())"]
 
 
 def cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*STRATFORGE, "trader", *args], capture_output=True, text=True, timeout=timeout)
-
-
-def test_confidence_interval_is_the_stats_module_one() -> None:
-    ci = mean_ci([1.0, 2.0, 3.0, 4.0])
-    ref = stats.mean_ci([1.0, 2.0, 3.0, 4.0])
-    assert (ci["mean"], ci["lo"], ci["hi"], ci["n"]) == (2.5, ref.low, ref.high, 4)
-    assert ci["hi"] - 2.5 == pytest.approx(3.182446 * np.std([1, 2, 3, 4], ddof=1) / 2)  # t(0.975, 3)
-    one = mean_ci([5.0])
-    assert one["mean"] == 5.0 and np.isnan(one["lo"]) and np.isnan(one["hi"])
 
 
 def test_training_seeds_never_reach_evaluation_seeds() -> None:
@@ -71,6 +55,7 @@ def test_cli_train_eval_backtest_synth(tmp_path: Path) -> None:
     ev = json.loads((tmp_path / "ev" / "eval.json").read_text())
     baselines = {"random", "momentum", "mean_reversion", "spot_momentum", "oracle"}
     assert set(ev["policies"]) == baselines | {"model"}
+    assert ev["sizing"] == "confidence" and ev["market"]["lag_s"] == [0.0, 2.0]
     assert set(ev["paired_difference"]) == baselines
     assert len(ev["per_episode_pnl"]["model"]) == 2 and "oracle_share" in ev
     assert (tmp_path / "ev" / "equity.png").stat().st_size > 5000
@@ -80,7 +65,8 @@ def test_cli_train_eval_backtest_synth(tmp_path: Path) -> None:
     r = cli("backtest", str(replay), "--policy", str(run / "model"), "--out", str(tmp_path / "bt.json"))
     assert r.returncode == 0, r.stderr
     bt = json.loads((tmp_path / "bt.json").read_text())
-    assert len(bt["markets"]) == 2 and bt["policy"] == "model"
+    assert len(bt["per_market"]) == 2 and bt["policy"] == "model"
+    assert bt["open_at_end"] == 0
 
 
 @pytest.mark.parametrize(
@@ -139,12 +125,12 @@ def test_phase5_dir_option_finds_the_published_weights(tmp_path: Path) -> None:
 def test_brief_training_beats_random_after_fees_on_held_out_seeds(tmp_path: Path) -> None:
     """PPO from scratch for 24 episodes (a few minutes), then paired evaluation on 16 held-out seeds."""
     from stratforge.trader.baselines import ModelPolicy, RandomPolicy
+    from stratforge.trader.evaluation import evaluate
     from stratforge.trader.model import load_policy
-    from stratforge.trader.train import evaluate
 
     cfg = TrainConfig(episodes=24, n_envs=4, buffer_size=512, minibatch_size=128, n_epochs=4)
     train(cfg, tmp_path)
     policies = {"model": ModelPolicy(load_policy(tmp_path / "model")), "random": RandomPolicy()}
     res = evaluate(policies, list(range(EVAL_SEED_BASE + 500, EVAL_SEED_BASE + 516)))
     diff = res.summary("model")["paired_difference"]["random"]
-    assert diff["lo"] > 0, diff
+    assert diff["low"] > 0, diff

@@ -33,7 +33,12 @@ class LocalServer:
                         "headers": dict(self.headers),
                     }
                 )
-                status, headers, payload = outer.responder(self.command, self.path, body)
+                if getattr(outer.responder, "wants_headers", False):
+                    status, headers, payload = outer.responder(
+                        self.command, self.path, body, dict(self.headers)
+                    )
+                else:
+                    status, headers, payload = outer.responder(self.command, self.path, body)
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)

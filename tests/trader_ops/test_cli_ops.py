@@ -13,9 +13,9 @@ from stratforge.trader.cli import app
 from stratforge.trader.markets.replay import write_session
 from stratforge.trader.markets.synthetic import SyntheticConfig, generate_session
 from stratforge.trader.model import init_feedforward, init_phase5
+from stratforge.trader.redaction import RedactSecrets
 from stratforge.trader.registry import Registry, paired_ci, sha256
 from stratforge.trader.storage import Store
-from stratforge.trader.worker import RedactSecrets
 
 runner = CliRunner()
 

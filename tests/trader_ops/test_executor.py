@@ -1,140 +1,161 @@
-"""The live executor with the real py-clob-client against a local CLOB server (signed orders, L2 auth)."""
+"""The CLOB V2 executor with the real py-clob-client-v2 against a local CLOB V2 server (signed V2
+orders, L1/L2 auth, fills from the matched trades)."""
 
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qs, urlparse
+import sys
 
 import pytest
 
-from trader_ops.httpserver import LocalServer, json_response
+from trader_ops.clob_v2 import API_KEY, API_PASSPHRASE, API_SECRET, FakeClobV2, Market
+from trader_ops.httpserver import LocalServer
 
-pytest.importorskip("py_clob_client")
-from eth_account import Account  # noqa: E402  (py-clob-client dependency)
-from py_clob_client.client import ClobClient  # noqa: E402
-from py_clob_client.clob_types import ApiCreds  # noqa: E402
+pytest.importorskip("py_clob_client_v2")
+from eth_account import Account  # noqa: E402  (py-clob-client-v2 dependency)
 
-from stratforge.trader.live.executor import LiveExecutor  # noqa: E402
+from stratforge.trader.fees import FeeSchedule  # noqa: E402
+from stratforge.trader.live.executor import LiveConfigError, LiveExecutor  # noqa: E402
 
-TOKEN = "7132101448375021436681497447349152366423536119428765317215213453781273406"
-
-
-class FakeClob:
-    """Just enough of the CLOB REST API: tick size, neg risk, fee rate, orders, cancel, balance."""
-
-    def __init__(self, fok_fills: bool = True, limit_fill: float = 1.0, balance: float = 100.0) -> None:
-        self.fok_fills = fok_fills
-        self.limit_fill = limit_fill
-        self.balance = balance
-        self.orders: dict[str, dict] = {}
-        self.cancelled: list[str] = []
-        self.auth_headers: list[dict] = []
-
-    def __call__(self, method: str, path: str, body: bytes):
-        url = urlparse(path)
-        q = parse_qs(url.query)
-        if url.path == "/tick-size":
-            return json_response({"minimum_tick_size": 0.01})
-        if url.path == "/neg-risk":
-            return json_response({"neg_risk": False})
-        if url.path == "/fee-rate":
-            return json_response({"base_fee": 0})
-        if url.path == "/balance-allowance":
-            assert q["asset_type"] == ["COLLATERAL"]
-            return json_response({"balance": str(int(self.balance * 1e6)), "allowances": {}})
-        if url.path == "/order" and method == "POST":
-            doc = json.loads(body)
-            o = doc["order"]
-            maker, taker = int(o["makerAmount"]) / 1e6, int(o["takerAmount"]) / 1e6
-            shares, price = (taker, maker / taker) if o["side"] == "BUY" else (maker, taker / maker)
-            oid = f"0x{len(self.orders) + 1:064x}"
-            if doc["orderType"] == "FOK":
-                if not self.fok_fills:
-                    return json_response(
-                        {"error": "order couldn't be fully filled. FOK orders are fully filled or killed."},
-                        400,
-                    )
-                self.orders[oid] = dict(
-                    status="MATCHED", size=shares, matched=shares, price=price, side=o["side"]
-                )
-                return json_response({"success": True, "orderID": oid, "status": "matched", "errorMsg": ""})
-            matched = round(shares * self.limit_fill, 2)
-            status = "MATCHED" if matched >= shares else "LIVE"
-            self.orders[oid] = dict(status=status, size=shares, matched=matched, price=price, side=o["side"])
-            return json_response({"success": True, "orderID": oid, "status": status.lower(), "errorMsg": ""})
-        if url.path.startswith("/data/order/"):
-            o = self.orders[url.path.rsplit("/", 1)[1]]
-            return json_response(
-                {
-                    "status": o["status"],
-                    "size_matched": str(o["matched"]),
-                    "original_size": str(o["size"]),
-                    "price": str(o["price"]),
-                }
-            )
-        if url.path == "/order" and method == "DELETE":
-            oid = json.loads(body)["orderID"] if body else None
-            self.cancelled.append(oid)
-            if oid in self.orders:
-                self.orders[oid]["status"] = "CANCELED"
-            return json_response({"canceled": [oid], "not_canceled": {}})
-        return json_response({"error": f"unexpected {method} {path}"}, 404)
+UP = "7132101448375021436681497447349152366423536119428765317215213453781273406"
+DOWN = "3895513211837012431212338392111244839817720812217001832212341112093387201"
+CID = "0x5f0c8a1e6c1b3f0bbd2a7d6b2b8f3c3a9a7f1e2d4c5b6a798812736455463728"
 
 
-def _executor(url: str) -> LiveExecutor:
+def market(asks=((0.51, 10.0), (0.52, 100.0)), bids=((0.49, 30.0), (0.48, 100.0))) -> Market:
+    m = Market(CID, UP, DOWN, "btc-updown-15m-1767600000")
+    m.asks[UP] = [list(lv) for lv in asks]
+    m.bids[UP] = [list(lv) for lv in bids]
+    return m
+
+
+def env(url: str, sig: int = 0, creds: bool = True, **extra: str) -> dict[str, str]:
     key = Account.create().key.hex()
-    client = ClobClient(url, chain_id=137, key=key, signature_type=0, funder=Account.from_key(key).address)
-    client.set_api_creds(ApiCreds("k", "c2VjcmV0c2VjcmV0c2VjcmV0", "p"))
-    return LiveExecutor(client, limit_wait_s=0.3, poll_s=0.05)
+    out = {
+        "POLYMARKET_PRIVATE_KEY": key,
+        "POLYMARKET_SIGNATURE_TYPE": str(sig),
+        "POLYMARKET_CLOB_URL": url,
+    }
+    if sig != 0:
+        out["POLYMARKET_FUNDER_ADDRESS"] = Account.create().address
+    if creds:
+        out |= {"POLY_API_KEY": API_KEY, "POLY_API_SECRET": API_SECRET, "POLY_API_PASSPHRASE": API_PASSPHRASE}
+    return out | extra
 
 
-def test_fok_buy_and_sell_fill_verified() -> None:
-    clob = FakeClob(balance=50.0)
+def executor(url: str, **kw) -> LiveExecutor:
+    return LiveExecutor.from_env(env(url, **kw), limit_wait_s=0.3, poll_s=0.05)
+
+
+def test_fok_buy_and_sell_fill_at_the_matched_trades() -> None:
+    clob = FakeClobV2([market()], balance=50.0)
     with LocalServer(clob) as srv:
-        ex = _executor(srv.url)
+        ex = executor(srv.url)
         assert ex.balance() == pytest.approx(50.0)
-        res = ex.buy(TOKEN, 10.0, worst_price=0.55)
-        assert res.ok and res.method == "fok" and res.shares > 0
-        assert res.avg_price == pytest.approx(0.55, abs=0.01)
-        sell = ex.sell(TOKEN, res.shares, worst_price=0.40)
-        assert sell.ok and sell.shares == pytest.approx(res.shares, rel=1e-3)
-        posted = [r for r in srv.requests if r["path"] == "/order" and r["method"] == "POST"]
-    assert [json.loads(r["body"])["orderType"] for r in posted] == ["FOK", "FOK"]
-    assert all("POLY_SIGNATURE" in {k.upper() for k in r["headers"]} for r in posted)
+        buy = ex.buy(UP, 10.0, worst_price=0.55)
+        assert buy.ok and buy.method == "fok"
+        # 10 shares at 0.51 ($5.10), the rest at 0.52: the matched prices, not the 0.55 limit.
+        assert buy.shares == pytest.approx(10 + 4.9 / 0.52, rel=1e-4)
+        assert buy.dollars == pytest.approx(10.0, abs=1e-3)
+        assert buy.avg_price < 0.52
+        fees = FeeSchedule(0.07, 1.0)  # the market's fd
+        assert buy.fee_shares == pytest.approx(
+            fees.fee_shares(10, 0.51) + fees.fee_shares(4.9 / 0.52, 0.52), rel=1e-3
+        )
+        assert buy.fee_usdc == 0.0  # buys pay in shares
+        sell = ex.sell(UP, 20.0, worst_price=0.40)
+        assert sell.ok and sell.shares == pytest.approx(20.0)
+        assert sell.dollars == pytest.approx(20 * 0.49)
+        assert sell.fee_usdc == pytest.approx(fees.fee_usdc(20, 0.49)) and sell.fee_shares == 0.0
+    posted = clob.posted
+    assert [d["orderType"] for d in posted] == ["FOK", "FOK"]
+    order = posted[0]["order"]
+    # The V2 signed order: timestamp/metadata/builder, no nonce/feeRateBps/taker.
+    assert {"timestamp", "metadata", "builder", "signature", "signatureType"} <= set(order)
+    assert not {"nonce", "feeRateBps", "taker"} & set(order)
+    assert posted[0]["owner"] == API_KEY
+    assert clob.bad_signatures == 0
 
 
-def test_insufficient_balance_refuses_without_ordering() -> None:
-    clob = FakeClob(balance=5.0)
+@pytest.mark.parametrize("sig", [0, 1, 2, 3])
+def test_every_signature_type_signs_a_v2_order(sig: int) -> None:
+    clob = FakeClobV2([market()])
+    e = env("", sig=sig)
     with LocalServer(clob) as srv:
-        res = _executor(srv.url).buy(TOKEN, 10.0, 0.5)
-    assert not res.ok and "insufficient balance" in res.error and clob.orders == {}
+        e["POLYMARKET_CLOB_URL"] = srv.url
+        ex = LiveExecutor.from_env(e)
+        assert ex.buy(UP, 5.0, worst_price=0.55).ok
+    order = clob.posted[0]["order"]
+    signer = Account.from_key(e["POLYMARKET_PRIVATE_KEY"]).address
+    assert order["signatureType"] == sig
+    assert order["maker"] == (signer if sig == 0 else e["POLYMARKET_FUNDER_ADDRESS"])
+    # EIP-1271 deposit wallets sign as the wallet contract itself; the others as the key's address.
+    assert order["signer"] == (e["POLYMARKET_FUNDER_ADDRESS"] if sig == 3 else signer)
 
 
 def test_killed_fok_falls_back_to_limit_then_cancels_rest() -> None:
-    clob = FakeClob(fok_fills=False, limit_fill=0.5)
+    clob = FakeClobV2([market(bids=((0.47, 8.0),))])
     with LocalServer(clob) as srv:
-        res = _executor(srv.url).sell(TOKEN, 20.0, worst_price=0.45)
-    assert res.ok and res.method == "limit" and res.partial
-    assert res.shares == pytest.approx(10.0)
+        res = executor(srv.url).sell(UP, 20.0, worst_price=0.45)
+    assert res.ok and res.method == "limit"
+    assert res.shares == pytest.approx(8.0) and res.dollars == pytest.approx(8 * 0.47)  # matched price
     assert clob.cancelled == [res.order_id]  # the unfilled rest does not linger on the book
+    assert [d["orderType"] for d in clob.posted] == ["FOK", "GTC"]
 
 
 def test_failed_sell_is_reported_not_dropped() -> None:
-    clob = FakeClob(fok_fills=False, limit_fill=0.0)
+    clob = FakeClobV2([market(bids=())])
     with LocalServer(clob) as srv:
-        res = _executor(srv.url).sell(TOKEN, 20.0, worst_price=0.45)
+        res = executor(srv.url).sell(UP, 20.0, worst_price=0.45)
     assert not res.ok and res.shares == 0
-    assert "fok:" in res.error and "not filled" in res.error
+    assert "fok:" in res.error and "fully filled or killed" in res.error and "not filled" in res.error
 
 
-def test_from_env_requires_credentials() -> None:
-    with pytest.raises(RuntimeError, match="POLYMARKET_PRIVATE_KEY"):
+def test_insufficient_balance_refuses_without_ordering() -> None:
+    clob = FakeClobV2([market()], balance=5.0)
+    with LocalServer(clob) as srv:
+        res = executor(srv.url).buy(UP, 10.0, 0.55)
+    assert not res.ok and "insufficient pUSD balance" in res.error and clob.posted == []
+
+
+def test_ready_checks_balance_allowance_and_credentials() -> None:
+    cases = [
+        (FakeClobV2([market()], balance=100.0, allowance=0.0), "allowance"),
+        (FakeClobV2([market()], balance=3.0), "balance \\$3.00 is below one trade"),
+        (FakeClobV2([market()], reject_auth=True), "rejected the API credentials \\(HTTP 401\\)"),
+    ]
+    for clob, message in cases:
+        with LocalServer(clob) as srv, pytest.raises(LiveConfigError, match=message):
+            executor(srv.url).check_ready(10.0)
+    with LocalServer(FakeClobV2([market()])) as srv:
+        executor(srv.url, creds=False).check_ready(10.0)  # credentials derived through L1 auth
+
+
+def test_from_env_errors_are_one_line_and_keep_secrets() -> None:
+    with pytest.raises(LiveConfigError, match="POLYMARKET_PRIVATE_KEY"):
         LiveExecutor.from_env(env={})
-    with pytest.raises(RuntimeError, match="SIGNATURE_TYPE"):
-        LiveExecutor.from_env(
-            env={
-                "POLYMARKET_PRIVATE_KEY": "0x1",
-                "POLYMARKET_FUNDER_ADDRESS": "0x2",
-                "POLYMARKET_SIGNATURE_TYPE": "7",
-            }
-        )
+    bad_type = {"POLYMARKET_PRIVATE_KEY": "0x1", "POLYMARKET_SIGNATURE_TYPE": "7"}
+    with pytest.raises(LiveConfigError, match="SIGNATURE_TYPE must be one of"):
+        LiveExecutor.from_env(env=bad_type)
+    with pytest.raises(LiveConfigError, match="needs POLYMARKET_FUNDER_ADDRESS"):
+        LiveExecutor.from_env(env={"POLYMARKET_PRIVATE_KEY": "0x1", "POLYMARKET_SIGNATURE_TYPE": "2"})
+    secret = "0xnot-a-key-but-secret-material"
+    with pytest.raises(LiveConfigError) as info:
+        LiveExecutor.from_env(env={"POLYMARKET_PRIVATE_KEY": secret})
+    assert "not a valid private key" in str(info.value) and secret not in str(info.value)
+
+
+def test_missing_extra_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "py_clob_client_v2", None)  # import raises ImportError
+    with pytest.raises(LiveConfigError, match=r"pip install 'stratforge\[live\]'"):
+        LiveExecutor.from_env(env={"POLYMARKET_PRIVATE_KEY": "0x1"})
+
+
+def test_posted_body_is_the_v2_json_shape() -> None:
+    clob = FakeClobV2([market()])
+    with LocalServer(clob) as srv:
+        executor(srv.url).buy(UP, 5.0, worst_price=0.55)
+        raw = next(r for r in srv.requests if r["path"] == "/order" and r["method"] == "POST")
+    doc = json.loads(raw["body"])
+    assert set(doc) == {"order", "owner", "orderType", "deferExec", "postOnly"}
+    assert doc["order"]["side"] == "BUY" and int(doc["order"]["makerAmount"]) == 5_000_000

@@ -124,7 +124,7 @@ def test_clob_market_feed_book_and_deltas() -> None:
         return seen, items
 
     seen, items = asyncio.run(main())
-    assert json.loads(seen[0]) == {"assets_ids": [up], "type": "market"}
+    assert json.loads(seen[0]) == {"assets_ids": [up], "type": "market", "custom_feature_enabled": True}
     assert "PING" in seen[1:]
     kinds = [raw["event_type"] for _, raw in items]
     assert kinds == ["book", "price_change", "last_trade_price"]  # tick_size_change filtered out
@@ -234,3 +234,25 @@ def test_recorder_writes_replay_lines(tmp_path: Path) -> None:
     session = read_session(tmp_path / "session.jsonl")
     assert session.markets == [info]
     assert [type(m).__name__ for m in session.messages] == ["BookSnapshot", "PriceChange", "LastTrade"]
+
+
+def test_discovery_reads_the_markets_fee_schedule() -> None:
+    from stratforge.trader.fees import FeeSchedule
+
+    event = json.loads((FIX / "gamma_event.json").read_text())
+    event[0]["markets"][0] |= {
+        "feeType": "crypto_fees_v2",
+        "feeSchedule": {"rate": 0.07, "exponent": 1, "takerOnly": True, "rebateRate": 0.2},
+    }
+    market = json.loads((FIX / "clob_market.json").read_text())
+
+    def responder(method: str, path: str, body: bytes):
+        url = urlparse(path)
+        if url.path == "/events":
+            return json_response(event if parse_qs(url.query)["slug"][0] == f"btc-updown-15m-{T0}" else [])
+        return json_response(market)
+
+    with LocalServer(responder) as srv:
+        cfg = DiscoveryConfig(gamma_url=srv.url, clob_url=srv.url, windows_ahead=0)
+        (info,) = discover(["BTC"], now=T0 + 1, config=cfg)
+    assert info.fees == FeeSchedule(0.07, 1.0)

@@ -7,9 +7,12 @@ from pathlib import Path
 import pytest
 
 from stratforge.trader import safety as S
-from stratforge.trader.safety import Mark, PositionView, Safety, SafetyConfig
+from stratforge.trader.markets.messages import MarketInfo
+from stratforge.trader.positions import Position
+from stratforge.trader.safety import Mark, Safety, SafetyConfig
 
 T0 = 1_767_600_000.0  # a window start (multiple of 900)
+MARKET = MarketInfo("BTC", T0, "0xc", "1", "2")
 
 
 class Clock:
@@ -20,8 +23,8 @@ class Clock:
         return self.t
 
 
-def pos(key: str = "p", entry: float = 0.5, entry_time: float = T0 + 60, size: float = 10.0) -> PositionView:
-    return PositionView(key, "BTC", "UP", entry_time, entry, size, window_end=T0 + 900)
+def pos(key: str = "p", entry: float = 0.5, entry_time: float = T0 + 60, size: float = 10.0) -> Position:
+    return Position(key, key, MARKET, "UP", entry_time, entry, size / entry, size)
 
 
 def fresh(price: float, now: float) -> Mark:
@@ -49,7 +52,8 @@ def test_exit_rules(now: float, price: float, book_age: float, reason: str | Non
 
 def test_max_age_closes_before_window_rule() -> None:
     # Window end pushed out (a custom long window) so only the age rule can fire.
-    p = PositionView("p", "BTC", "UP", T0, 0.5, 10.0, window_end=T0 + 5000)
+    long_window = MarketInfo("BTC", T0, "0xl", "1", "2", window_end=T0 + 5000)
+    p = Position("p", "p", long_window, "UP", T0, 0.5, 20.0, 10.0)
     safety = Safety(clock=Clock(T0 + 841))
     assert safety.exit_reason(p, fresh(0.5, T0 + 841)) == S.MAX_AGE
     assert Safety(clock=Clock(T0 + 839)).exit_reason(p, fresh(0.5, T0 + 839)) is None
@@ -116,3 +120,11 @@ def test_state_roundtrip() -> None:
     b.restore(a.to_dict())
     assert b.state.daily_pnl == pytest.approx(-7.0)
     assert b.entry_block([], 1.0) == "consecutive_losses"
+
+
+def test_degraded_feed_blocks_entries_not_exits() -> None:
+    safety = Safety(clock=Clock(T0 + 300))
+    assert safety.entry_block([], 1.0, feed_problem="futures silent for 45s") == S.FEED_DEGRADED
+    assert safety.entry_block([], 1.0, feed_problem=None) is None
+    # Exits do not depend on feed health: a fresh book with a stop-loss mark still closes.
+    assert safety.exit_reason(pos(), Mark(0.3, T0 + 299)) == S.STOP_LOSS

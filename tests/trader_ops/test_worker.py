@@ -16,9 +16,10 @@ from sqlalchemy import func, select
 from stratforge.trader.markets.replay import read_session, write_session
 from stratforge.trader.markets.synthetic import SyntheticConfig, generate_session
 from stratforge.trader.model import init_phase5
+from stratforge.trader.replay_runner import run_replay
 from stratforge.trader.safety import SafetyConfig, kill_switch_path
 from stratforge.trader.storage import Store, Trade
-from stratforge.trader.worker import WorkerConfig, run_replay
+from stratforge.trader.worker import WorkerConfig
 
 SAFETY_EXITS = {"window_end", "max_age", "stale_book", "take_profit", "stop_loss"}
 ALL_EXITS = SAFETY_EXITS | {"settlement", "signal", "shutdown"}

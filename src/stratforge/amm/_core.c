@@ -8,7 +8,8 @@
  * reproduces rand_pcg's Lcg128Xsl64 seeded with rand_core's seed_from_u64, rand_distr 0.4's
  * ziggurat normal, Knuth's Poisson and the log-normal.
  *
- * Strategies are either native (a fixed fee pair, never leaves C) or Python objects whose hooks are
+ * Strategies are either native (a fixed fee pair, never leaves C), Solidity strategies run by the
+ * core's own EVM (_evm.c, an EvmMachine: never leaves C either), or Python objects whose hooks are
  * called only when a trade executes on their AMM. Build with -ffp-contract=off: a fused multiply-add
  * would change the last bit of results and break parity.
  */
@@ -19,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "_evm.h"
 
 typedef unsigned __int128 u128;
 typedef __int128 i128;
@@ -177,7 +180,7 @@ static inline double wad_to_f64(i128 w) { return (double)w / WAD_F; }
 /* AMM state and strategies                                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
-enum { STRAT_FIXED = 0, STRAT_PYTHON = 1, STRAT_PYTHON_RAW = 2 };
+enum { STRAT_FIXED = 0, STRAT_PYTHON = 1, STRAT_PYTHON_RAW = 2, STRAT_EVM = 3 /* the core's EVM (_evm.c) */ };
 
 typedef struct {
     double rx, ry;           /* reserves */
@@ -222,24 +225,6 @@ static int64_t fee_from_object(PyObject *o) {
     return (int64_t)v;
 }
 
-/* Decodes the ABI return of a hook: two uint256 words, each at most MAX_FEE (else invalid). */
-static int decode_fee_pair(const unsigned char *d, Py_ssize_t n, int64_t *bid, int64_t *ask) {
-    if (n < 64) return 0;
-    int64_t out[2];
-    for (int w = 0; w < 2; w++) {
-        const unsigned char *p = d + 32 * w;
-        for (int i = 0; i < 24; i++)
-            if (p[i]) return 0;
-        uint64_t v = 0;
-        for (int i = 24; i < 32; i++) v = (v << 8) | p[i];
-        if (v > (uint64_t)MAX_FEE_WAD) return 0;
-        out[w] = (int64_t)v;
-    }
-    *bid = out[0];
-    *ask = out[1];
-    return 1;
-}
-
 static void put_u256(unsigned char *dst, u128 v) {
     memset(dst, 0, 16);
     for (int i = 0; i < 16; i++) dst[31 - i] = (unsigned char)(v >> (8 * i));
@@ -253,7 +238,7 @@ static int amm_after_swap(amm_t *a, int is_buy, double amount_x, double amount_y
     i128 wrx = wad_from_f64(a->rx), wry = wad_from_f64(a->ry);
     PyObject *res = NULL;
     a->hook_calls++;
-    if (a->kind == STRAT_PYTHON_RAW) {
+    if (a->kind == STRAT_PYTHON_RAW || a->kind == STRAT_EVM) {
         /* ABI calldata of afterSwap(TradeInfo): selector + 6 words (values are positive here,
          * the reference encodes the low 128 bits of each) */
         unsigned char cd[196];
@@ -264,6 +249,16 @@ static int amm_after_swap(amm_t *a, int is_buy, double amount_x, double amount_y
         put_u256(cd + 100, (u128)t);
         put_u256(cd + 132, (u128)wrx);
         put_u256(cd + 164, (u128)wry);
+        if (a->kind == STRAT_EVM) {
+            int64_t bid = 0, ask = 0;
+            int rc = evm_after_swap(a->obj, cd, sizeof cd, &bid, &ask);
+            if (rc < 0) return -1;
+            if (rc == 1)
+                amm_set_fees(a, bid, ask);
+            else
+                a->hook_failures++; /* keep the previous fees */
+            return 0;
+        }
         PyObject *arg = PyBytes_FromStringAndSize((const char *)cd, 196);
         if (!arg) return -1;
         res = PyObject_CallOneArg(a->swap_fn, arg);
@@ -293,8 +288,9 @@ static int amm_after_swap(amm_t *a, int is_buy, double amount_x, double amount_y
     int64_t bid = -1, ask = -1;
     int valid = 0;
     if (a->kind == STRAT_PYTHON_RAW) {
-        if (PyBytes_Check(res)) valid = decode_fee_pair((const unsigned char *)PyBytes_AS_STRING(res),
-                                                        PyBytes_GET_SIZE(res), &bid, &ask);
+        if (PyBytes_Check(res))
+            valid = decode_fee_pair((const unsigned char *)PyBytes_AS_STRING(res), (size_t)PyBytes_GET_SIZE(res),
+                                    &bid, &ask) == FEES_OK;
     } else if (PyTuple_Check(res) && PyTuple_GET_SIZE(res) == 2) {
         bid = fee_from_object(PyTuple_GET_ITEM(res, 0));
         ask = fee_from_object(PyTuple_GET_ITEM(res, 1));
@@ -512,8 +508,10 @@ static int bind_strategy(amm_t *a, PyObject *spec, double x0, double y0) {
         return -1;
     }
     a->obj = spec;
-    PyObject *raw = PyObject_GetAttrString(spec, "after_swap_raw");
-    if (raw) {
+    PyObject *raw = evm_is_machine(spec) ? NULL : PyObject_GetAttrString(spec, "after_swap_raw");
+    if (evm_is_machine(spec)) {
+        a->kind = STRAT_EVM;
+    } else if (raw) {
         a->kind = STRAT_PYTHON_RAW;
         a->swap_fn = raw;
     } else {
@@ -554,11 +552,13 @@ static int bind_strategy(amm_t *a, PyObject *spec, double x0, double y0) {
 
 static PyObject *amm_result(const amm_t *a, double init_value, double p_final, long n_steps) {
     double final_value = (a->rx * p_final + a->ry) + (a->fees_x * p_final + a->fees_y);
-    return Py_BuildValue("{s:d,s:d,s:d,s:d,s:d,s:d,s:l,s:l,s:l,s:l}", "edge", a->edge, "pnl",
+    long fallbacks = a->kind == STRAT_EVM ? evm_fallback_calls(a->obj) : 0;
+    return Py_BuildValue("{s:d,s:d,s:d,s:d,s:d,s:d,s:l,s:l,s:l,s:l,s:l}", "edge", a->edge, "pnl",
                          final_value - init_value, "arb_volume_y", a->arb_volume_y, "retail_volume_y",
                          a->retail_volume_y, "avg_bid_fee", a->sum_bid / (double)n_steps, "avg_ask_fee",
                          a->sum_ask / (double)n_steps, "arb_trades", a->n_arb, "retail_trades", a->n_retail,
-                         "hook_calls", a->hook_calls, "hook_failures", a->hook_failures);
+                         "hook_calls", a->hook_calls, "hook_failures", a->hook_failures, "evm_fallback_calls",
+                         fallbacks);
 }
 
 #define HIST_COLS 8
@@ -786,5 +786,7 @@ static struct PyModuleDef core_module = {PyModuleDef_HEAD_INIT, "_core",
 
 PyMODINIT_FUNC PyInit__core(void) {
     zig_init();
-    return PyModule_Create(&core_module);
+    PyObject *m = PyModule_Create(&core_module);
+    if (m && evm_add_to_module(m) < 0) Py_CLEAR(m);
+    return m;
 }

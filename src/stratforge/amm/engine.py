@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from stratforge.amm import _core
+from stratforge.amm.evm import EvmStrategySpec
 from stratforge.amm.strategy import NORMALIZER, FixedFee, StrategySpec
 from stratforge.process import die_with_parent
 from stratforge.stats import mean_ci
@@ -126,6 +127,8 @@ class AmmResult:
     retail_trades: int
     hook_calls: int
     hook_failures: int
+    #: hook calls the core's EVM handed to pyrevm (an opcode it does not implement); 0 otherwise
+    evm_fallback_calls: int = 0
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,7 @@ class SimResult:
 
 # Columns kept per simulation in a batch (submission side unless prefixed).
 _SUB_FIELDS = tuple(AmmResult.__dataclass_fields__)
-_COUNT_FIELDS = ("arb_trades", "retail_trades", "hook_calls", "hook_failures")
+_COUNT_FIELDS = ("arb_trades", "retail_trades", "hook_calls", "hook_failures", "evm_fallback_calls")
 _NORM_FIELDS = ("edge", "pnl", "arb_volume_y", "retail_volume_y", "avg_bid_fee", "avg_ask_fee")
 
 
@@ -221,6 +224,10 @@ def summarize(columns: dict[str, np.ndarray], cpu_s: float, elapsed_s: float) ->
         "avg_ask_fee_bps": float(np.mean(columns["avg_ask_fee"]) * 1e4),
         "hook_calls": int(np.sum(columns["hook_calls"])),
         "hook_failures": int(np.sum(columns["hook_failures"])),
+        # hook calls the core's EVM handed to pyrevm (see stratforge.amm.evm)
+        "evm_fallback_calls": int(np.sum(columns["evm_fallback_calls"]))
+        if "evm_fallback_calls" in columns
+        else 0,
         "cpu_s": cpu_s,
         "elapsed_s": elapsed_s,
     }
@@ -327,7 +334,10 @@ def run_batch(
                 fut.cancel()
             raise
     done = [p for p in parts if p is not None]
-    return assemble_batch(spec.name, seed_list, done, time.perf_counter() - t0)
+    batch = assemble_batch(spec.name, seed_list, done, time.perf_counter() - t0)
+    if isinstance(spec, EvmStrategySpec):  # which EVM ran it, so a fallback is never silent
+        batch.meta.update(evm_engine=spec.engine, evm_engine_note=spec.engine_note)
+    return batch
 
 
 def assemble_batch(

@@ -1,29 +1,40 @@
-"""Run compiled Solidity strategies in an EVM (pyrevm), charging gas the way the reference does.
+"""Run compiled Solidity strategies in an EVM, charging gas the way the reference does.
 
-The reference runs every hook call as its own transaction against a committed state: intrinsic gas
-(21,000 + calldata) comes out of the 250,000 limit, every storage slot starts cold (2,100 for the
-first access) and the "original value" of a slot for SSTORE pricing is its value at the start of
-the call. pyrevm 0.3.7 never finalises a transaction, so in one long-lived EVM slots stay warm and
-their original value stays at zero: repeated calls there are cheaper than the reference's.
+The reference (``amm_sim_rs``, revm 18 with its default spec LATEST and default block and
+transaction environment) runs every hook call as its own transaction against a committed state:
+intrinsic gas (21,000 + calldata) comes out of the 250,000 limit, every storage slot starts cold
+(2,100 for the first access) and the "original value" of a slot for SSTORE pricing is its value at
+the start of the call. Two engines reproduce that transaction:
 
-Two execution modes give the reference's outcome:
+* **native** (default, ``EvmStrategySpec.engine == "native"``): the simulation core's own EVM
+  (``_evm.c``), an interpreter run from the market loop with no Python crossing. Every call is a
+  fresh transaction with exactly the reference's gas, results and environment values (see the C
+  file's header). A call that reaches something it does not implement runs in pyrevm instead (the
+  exact path below, counted in ``fallback_calls`` and the result's ``evm_fallback_calls``), and a
+  strategy whose code contains such an opcode uses the pyrevm engine from the start
+  (``engine == "pyrevm"``, ``engine_note`` says why). ~0.1-2 us per hook.
+* **pyrevm** (the oracle, and the fallback): pyrevm 0.3.7 never finalises a transaction, so in one
+  long-lived EVM slots stay warm and their original value stays at zero. It has two modes:
 
-* **warm** (fast path, ~10 us per hook): one EVM per simulation, reused for every call, each call
-  capped at ``FAST_PATH_GAS``. Relative to a fresh transaction, a warm call saves at most 4,900 gas
-  per storage slot (2,100 cold access + 2,800 for an SSTORE reset priced as a dirty write; a
-  strategy owns 32 slots) and the SSTORE stipend needs 2,300 left, so a call that completes (or
-  reverts) within ``FAST_PATH_GAS`` warm would complete (or revert) within 250,000 in the reference,
-  with the same return data. Caveat: a call that sets a slot back to its value at the start of the
-  call and then changes it again pays another 2,800 per round trip in the reference; code doing that
-  many times in one call near the limit could differ.
-* **exact** (fallback): a fresh EVM per call whose storage sits in its database (cold slots with
-  original = current), i.e. exactly the reference's transaction. An instance switches to this mode
-  for good at its first warm call that runs out of the capped gas (the failed call left the state
-  untouched, so it moves over as is), or from the start when the bytecode reads ``gasleft()``.
-  Costs ~60-100 us per cheap hook.
+  - **warm** (~10 us per hook): one EVM per simulation, reused for every call, each call capped at
+    ``FAST_PATH_GAS``. Relative to a fresh transaction, a warm call saves at most 4,900 gas per
+    storage slot (2,100 cold access + 2,800 for an SSTORE reset priced as a dirty write; a strategy
+    owns 32 slots) and the SSTORE stipend needs 2,300 left, so a call that completes (or reverts)
+    within ``FAST_PATH_GAS`` warm would complete (or revert) within 250,000 in the reference, with
+    the same return data. Caveat: a call that sets a slot back to its value at the start of the
+    call and then changes it again pays another 2,800 per round trip in the reference.
+  - **exact** (``exact_call``): a fresh EVM per call whose storage sits in its database (cold slots
+    with original = current), i.e. exactly the reference's transaction. An instance switches to
+    this mode for good at its first warm call that runs out of the capped gas, or from the start
+    when the bytecode reads ``gasleft()``. Costs ~60-100 us per cheap hook.
 
-A per-simulation wall-clock budget guards against strategies that burn the full gas on every call:
-once spent, remaining hooks fail fast (kind ``timeout``) so the simulation still finishes.
+  A per-simulation wall-clock budget guards the pyrevm engine against strategies that burn the full
+  gas on every call: once spent, remaining hooks fail fast (kind ``timeout``). The native engine
+  needs none: 250k gas bounds every call to about a millisecond.
+
+Both engines place the constructor's runtime code at a fixed address with empty storage, as the
+reference does (constructor writes land at the deployment address and are not carried over); an
+optional ``initial_storage`` on the spec is applied after that, before ``afterInitialize``.
 """
 
 from __future__ import annotations
@@ -31,14 +42,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from stratforge.amm import _core
+from stratforge.amm.bytecode import find_opcodes
 from stratforge.amm.strategy import MAX_FEE
 
 try:  # pyrevm is the `evm` extra
-    from pyrevm import EVM, AccountInfo
+    from pyrevm import EVM, AccountInfo, BlockEnv, CfgEnv, Env
 except ImportError:  # pragma: no cover - exercised only without the extra
-    EVM = AccountInfo = None  # type: ignore[assignment,misc]
+    EVM = AccountInfo = BlockEnv = CfgEnv = Env = None  # type: ignore[assignment,misc]
 
 GAS_LIMIT_DEPLOY = 10_000_000
 GAS_LIMIT_INIT = 250_000
@@ -58,6 +72,26 @@ SEL_GET_NAME = bytes.fromhex("17d7de7c")
 _MAX_FEE_WORD = MAX_FEE.to_bytes(32, "big")
 _SWAP_PREFIX = (SEL_AFTER_SWAP + bytes(32), SEL_AFTER_SWAP + (1).to_bytes(32, "big"))
 _GAS_OPCODE = 0x5A
+#: Opcodes the core's EVM leaves to pyrevm (calls, creates, other accounts, transient storage, ...).
+NATIVE_UNSUPPORTED = frozenset(_core.evm_unsupported_opcodes())
+
+#: The reference's block and chain environment: revm 18's defaults (Env::default()), which the
+#: reference never changes. The core's EVM hard-codes the same values; the transaction itself
+#: (caller = origin = CALLER_ADDRESS, value 0, gas price 0) is set per call.
+BLOCK_ENV = {
+    "number": 0,
+    "coinbase": "0x" + "00" * 20,
+    "timestamp": 1,
+    "difficulty": 0,
+    "prevrandao": bytes(32),
+    "basefee": 0,
+    "gas_limit": 2**256 - 1,
+    "excess_blob_gas": 0,
+}
+CHAIN_ID = 1
+#: pyrevm's spec: its default is SHANGHAI; revm 18's LATEST has Cancun's opcodes (TLOAD, TSTORE,
+#: MCOPY, BLOBBASEFEE) and no gas change for a plain call after that, so CANCUN is the match.
+PYREVM_SPEC = "CANCUN"
 
 FAILURE_KINDS = ("revert", "out_of_gas", "halt", "malformed_return", "fee_above_max", "timeout", "error")
 DEFAULT_SIM_TIMEOUT_S = float(os.environ.get("STRATFORGE_EVM_SIM_TIMEOUT", "300"))
@@ -86,18 +120,13 @@ def failure_kind(exc: BaseException) -> str:
 
 def code_reads_gas(code: bytes) -> bool:
     """Whether GAS (gasleft()) occurs as an instruction, outside PUSH data and the metadata tail."""
-    end = len(code)
-    if end >= 2:
-        meta = int.from_bytes(code[-2:], "big")
-        if meta + 2 <= end:
-            end -= meta + 2
-    i = 0
-    while i < end:
-        op = code[i]
-        if op == _GAS_OPCODE:
-            return True
-        i += 1 + (op - 0x5F if 0x60 <= op <= 0x7F else 0)
-    return False
+    return bool(find_opcodes(code, frozenset((_GAS_OPCODE,))))
+
+
+def new_pyrevm() -> EVM:
+    """An empty pyrevm EVM with the reference's environment."""
+    env = Env(cfg=CfgEnv(chain_id=CHAIN_ID), block=BlockEnv(**BLOCK_ENV))
+    return EVM(env=env, spec_id=PYREVM_SPEC)
 
 
 def decode_string(data: bytes) -> str | None:
@@ -150,7 +179,7 @@ def fresh_evm(code_info: AccountInfo, storage: dict[int, int]) -> EVM:
     ``insert_account_storage`` only writes the database while the account is not loaded (it then
     loads it); reverting a checkpoint around each insert unloads the account again.
     """
-    evm = EVM()
+    evm = new_pyrevm()
     evm.insert_account_info(STRATEGY_ADDRESS, code_info)
     for slot, value in storage.items():
         checkpoint = evm.snapshot()
@@ -191,12 +220,17 @@ def exact_call(code_info: AccountInfo, storage: dict[int, int], calldata: bytes,
     return CallOutcome(bytes(out), None, res.gas_used + res.gas_refunded, read_storage(evm))
 
 
+ENGINES = ("native", "pyrevm")
+
+
 @dataclass(frozen=True)
 class EvmStrategySpec:
     """A deployed Solidity strategy: picklable, builds a fresh EVM instance per simulation.
 
     Like the reference, the runtime code returned by the constructor is placed at a fixed address
     with empty storage (constructor writes to storage do not survive; initialise in afterInitialize).
+    ``initial_storage`` ((slot, value) pairs; see ``with_storage``) is written after that, before
+    ``afterInitialize``, in both engines: a way to set a strategy's parameters without recompiling.
     """
 
     runtime_code: bytes
@@ -204,9 +238,23 @@ class EvmStrategySpec:
     source_hash: str = ""
     reads_gas: bool = False
     sim_timeout_s: float = DEFAULT_SIM_TIMEOUT_S
-    #: Force the exact path for every call (used by tests and benchmarks).
+    #: Force the exact path for every call of the pyrevm engine (used by tests and benchmarks).
     always_exact: bool = False
     compiler_version: str = ""
+    #: "native" (the core's EVM) or "pyrevm"; see the module docstring.
+    engine: str = "native"
+    #: Why the engine is pyrevm when the loader chose it.
+    engine_note: str = ""
+    initial_storage: tuple[tuple[int, int], ...] = ()
+    #: The pyrevm engine's wall clock for its per-simulation budget (injectable for tests).
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        for slot, value in self.initial_storage:
+            if not 0 <= slot < N_SLOTS or not 0 <= value < 2**256:
+                raise ValueError(f"initial storage needs slots 0..{N_SLOTS - 1} and uint256 values")
 
     @classmethod
     def from_creation_code(
@@ -214,7 +262,7 @@ class EvmStrategySpec:
     ) -> EvmStrategySpec:
         """Run the constructor once (10M gas, as the reference) and keep the runtime code."""
         _require_pyrevm()
-        evm = EVM()
+        evm = new_pyrevm()
         try:
             address = evm.deploy(CALLER_ADDRESS, creation_code, 0, GAS_LIMIT_DEPLOY)
         except RuntimeError as exc:
@@ -224,6 +272,11 @@ class EvmStrategySpec:
         code = code[:-33] if code.endswith(b"\x00" * 33) else code
         if not code:
             raise StrategyError("deployment returned no runtime code")
+        unsupported = find_opcodes(code, NATIVE_UNSUPPORTED)
+        if unsupported and "engine" not in kwargs:
+            pc, op = unsupported[0]
+            kwargs["engine"] = "pyrevm"
+            kwargs["engine_note"] = f"opcode 0x{op:02x} at byte 0x{pc:x} is not implemented by the core's EVM"
         spec = cls(code, name or "", source_hash, code_reads_gas(code), **kwargs)  # type: ignore[arg-type]
         return spec if name is not None else dataclasses.replace(spec, name=spec._fetch_name())
 
@@ -235,13 +288,72 @@ class EvmStrategySpec:
             return "Unknown"
         return decode_string(bytes(out)) or "Unknown"
 
-    def create(self) -> EvmStrategy:
-        return EvmStrategy(self)
+    def with_storage(self, storage: Mapping[int, int]) -> EvmStrategySpec:
+        """This strategy with ``storage`` ({slot: value}, slots 0..31) written before afterInitialize."""
+        return dataclasses.replace(
+            self, initial_storage=tuple(sorted((int(k), int(v)) for k, v in storage.items()))
+        )
+
+    def with_engine(self, engine: str) -> EvmStrategySpec:
+        return dataclasses.replace(self, engine=engine)
+
+    def create(self) -> NativeEvmStrategy | EvmStrategy:
+        return NativeEvmStrategy(self) if self.engine == "native" else EvmStrategy(self)
+
+
+class NativeEvmStrategy(_core.EvmMachine):
+    """One live strategy for one simulation in the core's EVM.
+
+    The compiled core runs ``afterSwap`` itself (no Python is involved); the methods here serve
+    ``afterInitialize``, Python callers and the per-call pyrevm fallback. Counters live in C:
+    ``hook_calls``, ``failures`` (by kind), ``fallback_calls``; ``storage`` is the committed state.
+    """
+
+    def __init__(self, spec: EvmStrategySpec) -> None:
+        super().__init__(spec.runtime_code, dict(spec.initial_storage))
+        self.spec = spec
+        self._info: AccountInfo | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def exact_mode(self) -> bool:
+        return True  # every call is a fresh transaction
+
+    def after_initialize(self, initial_x: int, initial_y: int) -> tuple[int, int]:
+        """Opening fees; raises StrategyError when the hook fails in any way."""
+        fees = self.hook(pack_after_initialize(initial_x, initial_y), GAS_LIMIT_INIT, count=False)
+        if isinstance(fees, tuple):
+            return fees
+        raise StrategyError(f"afterInitialize failed: {fees.replace('_', ' ')}")
+
+    def after_swap(
+        self, is_buy: bool, amount_x: int, amount_y: int, timestamp: int, reserve_x: int, reserve_y: int
+    ) -> tuple[int, int] | None:
+        """The StrategySpec protocol's hook (the core runs afterSwap in C instead)."""
+        try:
+            calldata = pack_after_swap(is_buy, amount_x, amount_y, timestamp, reserve_x, reserve_y)
+        except (OverflowError, AttributeError, TypeError):
+            return None
+        fees = self.hook(calldata, GAS_LIMIT_SWAP)
+        return fees if isinstance(fees, tuple) else None
+
+    def _fallback(self, calldata: bytes, gas: int) -> tuple[str | None, bytes]:
+        """Called by the C machine for a call it cannot run: the exact pyrevm transaction."""
+        if self._info is None:
+            _require_pyrevm()
+            self._info = AccountInfo(nonce=1, code=self.spec.runtime_code)
+        outcome = exact_call(self._info, self.storage, calldata, gas)
+        if outcome.failure is None:
+            self.storage = outcome.storage
+        return outcome.failure, outcome.output or b""
 
 
 @dataclass
 class EvmStrategy:
-    """One live strategy for one simulation (see the module docstring for the two modes)."""
+    """One live strategy for one simulation in pyrevm (see the module docstring for the two modes)."""
 
     spec: EvmStrategySpec
     failures: dict[str, int] = field(default_factory=dict)
@@ -252,10 +364,11 @@ class EvmStrategy:
         _require_pyrevm()
         self._info = AccountInfo(nonce=1, code=self.spec.runtime_code)
         self._exact = self.spec.always_exact or self.spec.reads_gas
-        self._storage: dict[int, int] = {}
-        self._evm = fresh_evm(self._info, {})
+        self._storage: dict[int, int] = dict(self.spec.initial_storage)
+        self._evm = fresh_evm(self._info, self._storage)
         self._call = self._evm.message_call
-        self._deadline = time.monotonic() + self.spec.sim_timeout_s
+        self._clock = self.spec.clock
+        self._deadline = self._clock() + self.spec.sim_timeout_s
         self.mode_switch_at: int | None = None
         self._timed_out = False
 
@@ -303,7 +416,7 @@ class EvmStrategy:
             else:
                 if len(out) < 64 or out[0:32] > _MAX_FEE_WORD or out[32:64] > _MAX_FEE_WORD:
                     self._fail("malformed_return" if len(out) < 64 else "fee_above_max")
-                if not self.hook_calls & 63 and time.monotonic() > self._deadline:
+                if not self.hook_calls & 63 and self._clock() > self._deadline:
                     self._timed_out = True  # the next calls fail fast
                 return out
         out, kind = self._run(calldata, GAS_LIMIT_SWAP)
@@ -338,7 +451,7 @@ class EvmStrategy:
 
     def _run(self, calldata: bytes, gas: int) -> tuple[bytes, str | None]:
         """One call in the current mode: (return data, failure kind or None)."""
-        if time.monotonic() > self._deadline:
+        if self._clock() > self._deadline:
             self._timed_out = True
             return b"", "timeout"
         if self._exact:

@@ -49,6 +49,7 @@ class StageResult:
     avg_ask_fee_bps: float
     hook_calls: int
     hook_failures: int
+    evm_fallback_calls: int  # hook calls the core's EVM handed to pyrevm
     cpu_s: float
     elapsed_s: float
     threshold: float | None

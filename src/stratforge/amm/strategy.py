@@ -13,8 +13,9 @@ A strategy sets the bid and ask fee of one AMM, exactly like the challenge's Sol
 Strategies are described by a picklable *spec* (``StrategySpec``) so that worker processes can
 build a fresh instance for every simulation, the way the reference deploys a fresh contract per
 simulation. ``FixedFee`` is a native spec: the compiled core recognises it and never calls back
-into Python. Any other spec's instances are called from the compiled core through the two hook
-methods, which is how Solidity strategies (through the EVM) and dynamic Python strategies plug in.
+into Python. Solidity strategies (``stratforge.amm.evm``) are run by the core's own EVM, so their
+``afterSwap`` never leaves C either. Any other spec's instances are called from the compiled core
+through the two hook methods, which is how dynamic Python strategies (and the pyrevm engine) plug in.
 """
 
 from __future__ import annotations

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
+from stratforge.amm.bytecode import find_opcodes
+
 if TYPE_CHECKING:
     from stratforge.amm.compiler import CompiledContract
 
@@ -229,27 +231,9 @@ def validate_source(source: str) -> ValidationReport:
 # --------------------------------------------------------------------------- the bytecode
 
 
-def executable_end(code: bytes) -> int:
-    """End of the executable part: solc appends CBOR metadata whose length is in the last 2 bytes."""
-    end = len(code)
-    if end >= 2:
-        meta = int.from_bytes(code[-2:], "big")
-        if meta + 2 <= end:
-            end -= meta + 2
-    return end
-
-
 def scan_forbidden_opcodes(code: bytes) -> list[tuple[int, str]]:
     """(byte offset, opcode name) of each forbidden instruction, skipping PUSH data and metadata."""
-    hits = []
-    i, end = 0, executable_end(code)
-    while i < end:
-        op = code[i]
-        name = FORBIDDEN_OPCODES.get(op)
-        if name is not None:
-            hits.append((i, name))
-        i += 1 + (op - 0x5F if 0x60 <= op <= 0x7F else 0)
-    return hits
+    return [(pc, FORBIDDEN_OPCODES[op]) for pc, op in find_opcodes(code, frozenset(FORBIDDEN_OPCODES))]
 
 
 def validate_compiled(compiled: CompiledContract) -> list[Problem]:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from stratforge.explore.llm.cli import config_from_cli, llm_app
+from stratforge.explore.llm.types import LLMConfigError
 from stratforge.explore.monitor import open_readonly
 from stratforge.explore.store import DEFAULT_RUN_DIR, NoRunError, RunExistsError
 
@@ -77,14 +78,20 @@ def run(
         None, "--base-url", help="LLM API base URL (OpenAI-compatible: Ollama, vLLM, OpenRouter)."
     ),
     llm_config: Path | None = typer.Option(None, "--llm-config", help="TOML file with an [llm] section."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", help="Hard limit per LLM call in seconds (default 180; a timeout is not retried)."
+    ),
 ) -> None:
     """Search for better strategies until an exit condition; prints the champion and writes the report."""
     from stratforge.explore.loop import ExploreConfig, Explorer
 
     llm = None
     if backend or llm_config:
-        options = {k: v for k, v in {"backend": backend, "model": model, "base_url": base_url}.items() if v}
+        given = {"backend": backend, "model": model, "base_url": base_url, "timeout_s": timeout}
+        options = {k: v for k, v in given.items() if v}
         llm = config_from_cli(llm_config, **options).to_dict()
+    elif timeout is not None:
+        raise typer.BadParameter("--timeout applies to LLM calls: give --backend or --llm-config too")
     config = ExploreConfig(
         state_dir=state_dir,
         max_runtime_s=max_runtime,
@@ -116,8 +123,12 @@ def run(
             else f"[dim]{time.time() - start:7.1f}s[/dim] {kind} {message}"
         )
 
+    if llm is not None:
+        _check_llm_budget(llm, budget_usd)
     try:
         explorer = Explorer(config, resume=resume, on_event=on_event)
+    except LLMConfigError as e:
+        raise typer.BadParameter(str(e)) from None
     except RunExistsError as e:
         raise typer.BadParameter(f"{e} (use --resume)") from None
     except NoRunError as e:
@@ -130,6 +141,23 @@ def run(
         console.print(f"[bold green]Champion[/bold green] #{champ.iteration}: edge {champ.edge:.2f}{holdout}")
         console.print(f"Source: {state_dir / 'champion.sol'}")
     console.print(f"Report: {state_dir / 'REPORT.md'}")
+
+
+def _check_llm_budget(llm: dict[str, object], budget_usd: float | None) -> None:
+    """Refuse, before a run directory is created, a backend without credentials and a budget that
+    the run's costs could never reach."""
+    from stratforge.explore.llm import LLMConfig, make_backend
+    from stratforge.explore.llm_proposer import budget_cost_problem
+
+    try:
+        backend = make_backend(LLMConfig.from_dict(dict(llm)))
+        backend.check_setup()  # e.g. codex without CODEX_API_KEY or a login: say so before starting
+    except LLMConfigError as e:
+        raise typer.BadParameter(str(e)) from None
+    problem = budget_cost_problem(backend, budget_usd)
+    backend.close()
+    if problem:
+        raise typer.BadParameter(problem)
 
 
 @app.command()

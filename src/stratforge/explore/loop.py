@@ -42,6 +42,7 @@ import numpy as np
 from stratforge.amm.engine import SIMULATOR_VERSION, BatchResult, run_batch
 from stratforge.amm.solidity import EXAMPLES_DIR, CompilerUnavailable, StrategyRejected, check_solidity
 from stratforge.amm.strategy import FixedFee, StrategySpec
+from stratforge.explore.llm_proposer import ProviderPaced
 from stratforge.explore.store import (
     DEFAULT_RUN_DIR,
     STATUS_EVALUATED,
@@ -280,6 +281,7 @@ class Explorer:
         self.champion: ChampionState | None = None
         self._stop_reason: str | None = None
         self._signals = 0
+        self._provider_state = "closed"
 
     # -- setup --------------------------------------------------------------------------------
 
@@ -596,6 +598,8 @@ class Explorer:
         self._check_stop()
         if self._stop_reason:
             return self._stop_reason
+        if isinstance(self.proposer, ProviderPaced) and (fatal := self.proposer.fatal_reason()):
+            return fatal
         c = self.config
         if self.elapsed() >= c.max_runtime_s:
             return f"max runtime reached ({c.max_runtime_s:.0f} s)"
@@ -607,6 +611,23 @@ class Explorer:
         if c.budget_usd is not None and totals["cost_usd"] >= c.budget_usd:
             return f"LLM budget spent (${totals['cost_usd']:.2f} of ${c.budget_usd:.2f})"
         return None
+
+    def _wait_for_provider(self) -> bool:
+        """True while an LLM provider asks the loop to wait (its circuit breaker is open): record
+        the provider's state when it changes, sleep one step on the provider's clock, and let the
+        caller re-check the exit conditions, instead of spinning through iterations that cannot
+        send anything."""
+        if not isinstance(self.proposer, ProviderPaced):
+            return False
+        st = self.proposer.provider_state()
+        if st.state != self._provider_state:
+            self._provider_state = st.state
+            level = "warning" if st.state == "open" else "info"
+            self.event("llm-provider", st.describe(), level=level, data=st.to_json())
+        if st.state != "open":
+            return False
+        self.proposer.wait(st.retry_in_s)
+        return True
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._signals += 1
@@ -630,6 +651,8 @@ class Explorer:
             if self.champion is None:
                 self._install_starter()
             while (r := self.exit_reason()) is None:
+                if self._wait_for_provider():
+                    continue
                 self.iterate()
             reason = r
         except KeyboardInterrupt:

@@ -35,6 +35,26 @@ def _fmt_s(seconds: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m{seconds % 60:02d}s"
 
 
+def provider_line(store: RunStore, now: float) -> str | None:
+    """The LLM provider's circuit-breaker state as the loop last recorded it, or None (no LLM, or
+    never unavailable): "open until 10:32:05 (95 s left) after 5 failures: <last error>"."""
+    events = store.events(kind="llm-provider")
+    if not events:
+        return None
+    d = events[-1].data
+    state = d.get("state", "?")
+    if state != "open":
+        return f"{state} (circuit breaker; last change {time.strftime('%H:%M:%S', time.localtime(events[-1].ts))})"
+    until = d.get("until")
+    when = "" if until is None else time.strftime("%H:%M:%S", time.localtime(until))
+    left = "" if until is None else f", {max(0.0, until - now):.0f}s left"
+    err = d.get("last_error")
+    return (
+        f"open until {when}{left}: waiting out the circuit breaker after {d.get('failures', '?')} "
+        f"failed attempts" + (f"; last error: {str(err)[:160]}" if err else "")
+    )
+
+
 def summary(store: RunStore, now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
     info = store.run_info()
@@ -69,11 +89,12 @@ def summary(store: RunStore, now: float | None = None) -> dict[str, Any]:
         "alerts": alerts,
         "cost_usd": totals["cost_usd"],
         "target_edge": config.get("target_edge"),
+        "provider": provider_line(store, now),
     }
 
 
-def status_tables(store: RunStore) -> list[Table]:
-    s = summary(store)
+def status_tables(store: RunStore, now: float | None = None) -> list[Table]:
+    s = summary(store, now)
     t = Table(title="Exploration status", show_header=False)
     t.add_column("", style="bold")
     t.add_column("")
@@ -96,6 +117,8 @@ def status_tables(store: RunStore) -> list[Table]:
         ("success rate", f"{s['success_rate']:.0%}"),
         ("LLM cost", f"${s['cost_usd']:.2f}"),
     ]
+    if s["provider"]:
+        rows.append(("LLM provider", s["provider"]))
     for k, v in rows:
         t.add_row(k, str(v))
     tables = [t]
@@ -139,8 +162,8 @@ def _recent_table(store: RunStore, n: int = 5) -> Table:
     return t
 
 
-def dashboard(store: RunStore) -> Group:
-    s = summary(store)
+def dashboard(store: RunStore, now: float | None = None) -> Group:
+    s = summary(store, now)
     champ = s["champion"]
     head = Table.grid(padding=(0, 3))
     head.add_row(
@@ -156,8 +179,10 @@ def dashboard(store: RunStore) -> Group:
     )
     templates = ", ".join(t.name for t in store.templates()) or "none yet"
     alerts = "\n".join(s["alerts"]) or "none"
+    provider = [Panel(s["provider"], title="LLM provider")] if s["provider"] else []
     return Group(
         Panel(head, title=f"stratforge explore: {s['status']}"),
+        *provider,
         Panel(activity or "waiting for the first iteration", title="activity"),
         _recent_table(store),
         Panel(templates, title="templates extracted"),

@@ -5,7 +5,8 @@ like ``stratforge.trader.model.Policy.action_probs(features, history)``. Rules t
 the 18 features do not carry (the UP mid, the true probability) read them from ``context``, the raw
 per-slot arrays of ``env.Observation.context``; the learned model never sees it.
 
-- ``random``: HOLD with probability 1 - p_trade, else BUY or SELL (p_trade/2 each).
+- ``random``: HOLD with probability 1 - p_trade, else BUY or SELL (p_trade/2 each), drawn from a
+  seeded stream (one-hot rows, so an argmax executes the draw).
 - ``momentum`` (the reference's rule): velocity = UP mid now - UP mid 3 ticks ago; BUY above +0.03,
   SELL below -0.03; no new decisions in the last 2 minutes.
 - ``mean_reversion`` (the reference's rule): BUY when the UP mid < 0.40, SELL when > 0.60; same expiry rule.
@@ -13,7 +14,7 @@ per-slot arrays of ``env.Observation.context``; the learned model never sees it.
   than 1 minute remains, BUY if the 1-minute futures return feature (x50) is above +0.05, SELL if below
   -0.05, then hold to settlement. The threshold (a 0.1% move in a minute) was fixed a priori.
 - ``oracle``: knows the true UP probability p (synthetic sessions only). Flat: buys the side whose
-  expected value (p or 1 - p) beats its ask plus taker fee by `margin`; holding: sells only when the
+  expected value (p or 1 - p, less the fee taken in shares) beats its ask by `margin`; holding: sells only when the
   bid after fee beats the expected value by `margin`, otherwise holds to settlement. An upper bound
   for what the lag offers a taker, not a proof of optimality.
 """
@@ -25,7 +26,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from stratforge.trader.broker import taker_fee
+from stratforge.trader.fees import CRYPTO_FEES_V2
 
 HOLD, BUY, SELL = 0, 1, 2
 NEAR_EXPIRY_S = 120.0
@@ -54,16 +55,22 @@ def _ctx(context: dict[str, np.ndarray] | None, key: str, n: int) -> np.ndarray:
 
 
 class RandomPolicy:
-    def __init__(self, p_trade: float = 0.1) -> None:
+    """Trades at random: each market and tick BUY or SELL with probability p_trade/2 each. The draw is
+    made here (one-hot rows from a seeded stream), so the engine's argmax executes it as drawn."""
+
+    def __init__(self, p_trade: float = 0.1, seed: int = 0) -> None:
         self.name = "random"
         self.p_trade = p_trade
+        self.rng = np.random.default_rng(seed)
 
     def action_probs(
         self, features: Any, history: Any, context: dict[str, np.ndarray] | None = None
     ) -> np.ndarray:
         n = len(np.asarray(features).reshape(-1, 18))
+        u = self.rng.random(n)
         p = self.p_trade
-        return np.tile(np.array([1.0 - p, p / 2, p / 2], dtype=np.float32), (n, 1))
+        acts = np.where(u < p / 2, BUY, np.where(u < p, SELL, HOLD)).astype(np.int64)
+        return _onehot(acts)
 
 
 class MomentumPolicy:
@@ -150,22 +157,23 @@ class OraclePolicy:
         p, bid, ask = _ctx(context, "true_prob", n), _ctx(context, "bid", n), _ctx(context, "ask", n)
         side = np.nan_to_num(_ctx(context, "side", n))
         acts = np.zeros(n, dtype=np.int64)
-        m = self.margin
+        m, fees = self.margin, CRYPTO_FEES_V2
         for i in range(n):
             if np.isnan(p[i]) or np.isnan(bid[i]) or np.isnan(ask[i]):
                 continue
             up_ask, up_bid = ask[i], bid[i]
             dn_ask, dn_bid = 1.0 - bid[i], 1.0 - ask[i]
             if side[i] == 0:
-                edge_up = p[i] - up_ask - taker_fee(1.0, up_ask)
-                edge_dn = (1.0 - p[i]) - dn_ask - taker_fee(1.0, dn_ask)
+                # A buy's fee is taken in shares: one share bought at the ask pays out (1 - F).
+                edge_up = p[i] * (1.0 - fees.fee_shares(1.0, up_ask)) - up_ask
+                edge_dn = (1.0 - p[i]) * (1.0 - fees.fee_shares(1.0, dn_ask)) - dn_ask
                 if edge_up > m and edge_up >= edge_dn:
                     acts[i] = BUY
                 elif edge_dn > m:
                     acts[i] = SELL
-            elif side[i] > 0 and up_bid - taker_fee(1.0, up_bid) > p[i] + m:
+            elif side[i] > 0 and up_bid - fees.fee_usdc(1.0, up_bid) > p[i] + m:
                 acts[i] = SELL  # closes UP
-            elif side[i] < 0 and dn_bid - taker_fee(1.0, dn_bid) > (1.0 - p[i]) + m:
+            elif side[i] < 0 and dn_bid - fees.fee_usdc(1.0, dn_bid) > (1.0 - p[i]) + m:
                 acts[i] = BUY  # closes DOWN
         return _onehot(acts)
 

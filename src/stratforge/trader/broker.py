@@ -1,21 +1,16 @@
-"""Paper broker: taker orders walk the book, pay Polymarket's taker fee, settle as binary options.
+"""Paper broker: taker orders walk the book, pay the market's taker fee, settle as binary options.
 
-Fee curve (Polymarket 15-minute crypto up/down markets, taker only, since January 2026):
-
-    fee_usdc = shares * fee_rate * (p * (1 - p)) ** exponent,   fee_rate = 0.25, exponent = 2
-
-At p = 0.50 and 100 shares this is 100 * 0.25 * 0.0625 = 1.5625 USDC, the "about $1.56 on 100 shares
-at $0.50" example of Polymarket's fee documentation (docs.polymarket.com/trading/fees, reported in the
-press on 2026-01-06); the general form `C * feeRate * (p(1-p))^exponent` is the one NautilusTrader's
-Polymarket adapter implements (`compute_commission`). The fee is largest at p = 0.5 and vanishes
-toward 0 and 1. We charge it in USDC on every fill level at that level's price (on the venue a buy's fee
-is taken in shares; the value is the same). Makers pay nothing, but this broker only takes.
+Fees (see `stratforge.trader.fees` for the schedule and its sources): per market, from the market's
+metadata when present (``MarketInfo.fees``), else ``BrokerConfig.fees`` (the current crypto schedule,
+rate 0.07, exponent 1). A buy of C shares at p costs ``C * p`` USDC and delivers ``C - F`` shares
+(the fee is taken in shares); a sale of C shares at p pays ``C * p - F * p`` USDC (the fee is taken
+in USDC), with F = C * rate * (p(1-p))^exponent per fill level at that level's price. Only takers
+pay; every order of this broker takes.
 
 Fills never happen at mid: buys lift asks, sells hit bids, level by level; what the book cannot fill
 is reported as unfilled. The DOWN book is the mirror of the UP book (a DOWN ask at 1 - p is an UP bid
 at p). Orders below `min_shares` are rejected (the position is then carried to settlement).
-Latency is applied by the caller (`env.TraderEnv`): orders fill against the book as of decision
-time + `latency_s`.
+Latency is applied by the caller: orders fill against the book as of decision time + `latency_s`.
 """
 
 from __future__ import annotations
@@ -24,24 +19,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from stratforge.trader.features import OrderBook
-
-FEE_RATE = 0.25
-FEE_EXPONENT = 2.0
-
-
-def taker_fee(shares: float, price: float, rate: float = FEE_RATE, exponent: float = FEE_EXPONENT) -> float:
-    """Polymarket taker fee in USDC for `shares` filled at `price` (see the module docstring)."""
-    p = min(max(price, 0.0), 1.0)
-    return shares * rate * (p * (1.0 - p)) ** exponent
+from stratforge.trader.features import OrderBook, unrealized_roi
+from stratforge.trader.fees import CRYPTO_FEES_V2, FeeSchedule
 
 
 @dataclass
 class BrokerConfig:
-    trade_usd: float = 10.0  # notional spent per opening order
+    trade_usd: float = 10.0  # full trade size in USDC (confidence sizing scales it, see `sizing`)
     min_shares: float = 5.0  # Polymarket's minimum order size on these markets
-    fee_rate: float = FEE_RATE
-    fee_exponent: float = FEE_EXPONENT
+    fees: FeeSchedule = CRYPTO_FEES_V2  # default for markets whose metadata carries no schedule
     latency_s: float = 0.5
 
 
@@ -52,14 +38,22 @@ class Fill:
     side: str  # "BUY" or "SELL"
     ts: float
     shares: float = 0.0
+    shares_traded: float = 0.0  # shares matched; a buy receives `shares` = shares_traded - fee_shares
     notional: float = 0.0  # USDC paid (buy) or received (sell), before fees
-    fee: float = 0.0
+    fee: float = 0.0  # USDC fee charged (sells; a buy's fee is in shares, so 0 here)
+    fee_shares: float = 0.0  # shares fee withheld from a buy
     unfilled: float = 0.0  # USDC (buy) or shares (sell) the book could not take
     rejected: str = ""
 
     @property
     def avg_price(self) -> float:
-        return self.notional / self.shares if self.shares > 0 else float("nan")
+        """Matched price per share traded."""
+        return self.notional / self.shares_traded if self.shares_traded > 0 else float("nan")
+
+    @property
+    def fee_value(self) -> float:
+        """The fee's value in USDC, whichever way it was taken (for reports)."""
+        return self.fee + self.fee_shares * (self.avg_price if self.shares_traded > 0 else 0.0)
 
 
 @dataclass
@@ -67,10 +61,11 @@ class Position:
     market: str
     asset: str
     token: str
-    shares: float
-    cost: float  # USDC paid including entry fees
+    shares: float  # held, after the buy fee taken in shares
+    cost: float  # USDC paid (the entry fee is in the shares not received)
     opened_ts: float
-    fees: float = 0.0
+    fees: float = 0.0  # USDC value of the fees paid so far
+    schedule: FeeSchedule = CRYPTO_FEES_V2
 
     @property
     def side(self) -> int:
@@ -85,9 +80,9 @@ class ClosedTrade:
     entry_ts: float
     exit_ts: float
     shares: float
-    cost: float
-    proceeds: float  # after exit fee
-    fees: float
+    cost: float  # USDC paid for the shares
+    proceeds: float  # USDC received after the exit fee (payout at settlement)
+    fees: float  # USDC value of entry (in shares) and exit fees, for reports; already in the PnL
     exit_reason: str  # "close" or "settle"
 
     @property
@@ -103,21 +98,19 @@ class PaperBroker:
     fills: list[Fill] = field(default_factory=list)
     fees_paid: float = 0.0
 
-    def _fee(self, shares: float, price: float) -> float:
-        return taker_fee(shares, price, self.cfg.fee_rate, self.cfg.fee_exponent)
-
     @staticmethod
     def token_book(up_book: OrderBook, token: str) -> OrderBook:
         return up_book if token == "UP" else up_book.complement()
 
-    def buy(self, market: str, asset: str, token: str, usd: float, up_book: OrderBook, ts: float) -> Fill:
-        """Open (or add to) a position by spending up to `usd` on the token's asks."""
+    # -- fills (pure: no position changes; the stateful methods below and the engine build on them) --
+    def fill_buy(
+        self, token: str, usd: float, up_book: OrderBook, ts: float, market: str = "",
+        fees: FeeSchedule | None = None,
+    ) -> Fill:  # fmt: skip
+        """Spend up to `usd` on the token's asks, level by level; the taker fee is withheld in shares.
+        `fees`: the market's schedule (default `cfg.fees`)."""
+        schedule = fees or self.cfg.fees
         fill = Fill(market, token, "BUY", ts)
-        held = self.positions.get(market)
-        if held is not None and held.token != token:
-            fill.rejected = "opposite position open"
-            fill.unfilled = usd
-            return fill
         asks = self.token_book(up_book, token).ask_levels()
         plan: list[tuple[float, float]] = []
         budget = usd
@@ -127,37 +120,27 @@ class PaperBroker:
             take = min(size, budget / price)
             plan.append((price, take))
             budget -= take * price
-        shares = sum(s for _, s in plan)
-        if shares < self.cfg.min_shares:
+        traded = sum(s for _, s in plan)
+        if traded < self.cfg.min_shares:
             fill.rejected = "below minimum size" if asks else "empty book"
             fill.unfilled = usd
-            self.fills.append(fill)
             return fill
-        fill.shares = shares
+        fill.shares_traded = traded
         fill.notional = sum(p * s for p, s in plan)
-        fill.fee = sum(self._fee(s, p) for p, s in plan)
+        fill.fee_shares = sum(schedule.fee_shares(s, p) for p, s in plan)
+        fill.shares = traded - fill.fee_shares
         fill.unfilled = max(budget, 0.0)
-        self.fees_paid += fill.fee
-        if held is None:
-            self.positions[market] = Position(
-                market, asset, token, shares, fill.notional + fill.fee, ts, fill.fee
-            )
-        else:
-            held.shares += shares
-            held.cost += fill.notional + fill.fee
-            held.fees += fill.fee
-        self.fills.append(fill)
         return fill
 
-    def close(self, market: str, up_book: OrderBook, ts: float) -> tuple[Fill, float]:
-        """Sell the open position into the bids. Returns the fill and the realized PnL (after fees)
-        of the part sold; an unsold remainder stays open."""
-        pos = self.positions.get(market)
-        if pos is None:
-            return Fill(market, "", "SELL", ts, rejected="no position"), 0.0
-        fill = Fill(market, pos.token, "SELL", ts)
-        bids = self.token_book(up_book, pos.token).bid_levels()
-        remaining = pos.shares
+    def fill_sell(
+        self, token: str, shares: float, up_book: OrderBook, ts: float, market: str = "",
+        fees: FeeSchedule | None = None,
+    ) -> Fill:  # fmt: skip
+        """Sell up to `shares` of the token into its bids, level by level; the fee is paid in USDC."""
+        schedule = fees or self.cfg.fees
+        fill = Fill(market, token, "SELL", ts)
+        bids = self.token_book(up_book, token).bid_levels()
+        remaining = shares
         plan: list[tuple[float, float]] = []
         for price, size in bids:
             if remaining <= 1e-12:
@@ -166,17 +149,53 @@ class PaperBroker:
             plan.append((price, take))
             remaining -= take
         sold = sum(s for _, s in plan)
-        if sold < min(self.cfg.min_shares, pos.shares) - 1e-9 or sold <= 0:
+        if sold < min(self.cfg.min_shares, shares) - 1e-9 or sold <= 0:
             fill.rejected = "below minimum size" if bids else "empty book"
-            fill.unfilled = pos.shares
-            self.fills.append(fill)
-            return fill, 0.0
-        fill.shares = sold
+            fill.unfilled = shares
+            return fill
+        fill.shares = fill.shares_traded = sold
         fill.notional = sum(p * s for p, s in plan)
-        fill.fee = sum(self._fee(s, p) for p, s in plan)
+        fill.fee = sum(schedule.fee_usdc(s, p) for p, s in plan)
         fill.unfilled = max(remaining, 0.0)
-        self.fees_paid += fill.fee
+        return fill
+
+    # -- stateful broker (the training environment's positions) ---------------------------------
+    def buy(
+        self, market: str, asset: str, token: str, usd: float, up_book: OrderBook, ts: float,
+        fees: FeeSchedule | None = None,
+    ) -> Fill:  # fmt: skip
+        """Open (or add to) a position by spending up to `usd` on the token's asks."""
+        held = self.positions.get(market)
+        if held is not None and held.token != token:
+            return Fill(market, token, "BUY", ts, unfilled=usd, rejected="opposite position open")
+        schedule = fees or (held.schedule if held is not None else self.cfg.fees)
+        fill = self.fill_buy(token, usd, up_book, ts, market, schedule)
         self.fills.append(fill)
+        if fill.rejected:
+            return fill
+        self.fees_paid += fill.fee_value
+        if held is None:
+            self.positions[market] = Position(
+                market, asset, token, fill.shares, fill.notional, ts, fill.fee_value, schedule
+            )
+        else:
+            held.shares += fill.shares
+            held.cost += fill.notional
+            held.fees += fill.fee_value
+        return fill
+
+    def close(self, market: str, up_book: OrderBook, ts: float) -> tuple[Fill, float]:
+        """Sell the open position into the bids. Returns the fill and the realized PnL (after fees)
+        of the part sold; an unsold remainder stays open."""
+        pos = self.positions.get(market)
+        if pos is None:
+            return Fill(market, "", "SELL", ts, rejected="no position"), 0.0
+        fill = self.fill_sell(pos.token, pos.shares, up_book, ts, market, pos.schedule)
+        self.fills.append(fill)
+        if fill.rejected:
+            return fill, 0.0
+        sold = fill.shares
+        self.fees_paid += fill.fee
         frac = sold / pos.shares
         cost = pos.cost * frac
         entry_fees = pos.fees * frac
@@ -207,15 +226,11 @@ class PaperBroker:
         return trade.pnl
 
     def unrealized_roi(self, market: str, up_book: OrderBook) -> float:
-        """Return on cost if the position were sold now at the best bid, after the taker fee."""
+        """Feature 14 of the open position (`features.unrealized_roi`, the live engine's too)."""
         pos = self.positions.get(market)
-        if pos is None or pos.cost <= 0:
+        if pos is None:
             return 0.0
-        bid = self.token_book(up_book, pos.token).best_bid()
-        if bid is None:
-            return -1.0
-        value = pos.shares * bid - self._fee(pos.shares, bid)
-        return value / pos.cost - 1.0
+        return unrealized_roi(pos.shares, pos.cost, self.token_book(up_book, pos.token), pos.schedule)
 
     def report(self) -> dict[str, Any]:
         return trade_metrics(self.trades, self.fees_paid)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -16,6 +15,8 @@ except ImportError:  # pragma: no cover - older Typer uses click itself
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from stratforge.trader import cli_ops
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 # Wide tables when output goes to a file or pipe (logs), the terminal's width otherwise.
@@ -53,6 +54,14 @@ def _lag(text: str) -> tuple[float, float]:
     return lo, hi
 
 
+def _sizing(text: str) -> str:
+    from stratforge.trader.sizing import SIZINGS
+
+    if text not in SIZINGS:
+        _fail(f"--sizing must be one of {', '.join(SIZINGS)}, got {text!r}")
+    return text
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -85,10 +94,11 @@ def train(
     entropy: float = typer.Option(0.03, min=0.0, help="Entropy bonus coefficient."),
     lr_actor: float = typer.Option(1e-4, min=0.0),
     lr_critic: float = typer.Option(3e-4, min=0.0),
-    lag: str = typer.Option("15,40", help="Synthetic book lag range in seconds, 'min,max'."),
+    lag: str = typer.Option("0,2", help="Synthetic book lag range in seconds, 'min,max' (old: 15,40)."),
     lean: float = typer.Option(
-        0.25, min=0.0, help="Synthetic stale-side thinning (0: the book shows no tell)."
+        0.0, min=0.0, help="Synthetic stale-side thinning (0: no tell; the old market used 0.25)."
     ),
+    sizing: str = typer.Option("confidence", help="Entry sizing: confidence (0.25-1.0 x size) or fixed."),
 ) -> None:
     """Train a PPO agent on synthetic sessions (checkpoints, updates.csv, final model in OUT/model)."""
     from stratforge.trader.train import TrainConfig
@@ -111,6 +121,7 @@ def train(
         episodes=episodes, seed=seed, init=init, tick_s=tick, trade_usd=trade_usd, latency_s=latency,
         gamma=gamma, entropy_coef=entropy, lr_actor=lr_actor, lr_critic=lr_critic, buffer_size=buffer,
         minibatch_size=minibatch, n_epochs=epochs, n_envs=envs, lag_s=_lag(lag), imbalance_lean=lean,
+        sizing=_sizing(sizing),
     )  # fmt: skip
     with _progress() as prog:
         task = prog.add_task("training", total=episodes, info="")
@@ -127,80 +138,147 @@ def train(
     )
 
 
+def _run_config(tick: float, trade_usd: float, sizing: str):  # noqa: ANN202 - lazy import
+    from stratforge.trader.evaluation import RunConfig
+
+    if tick <= 0 or 900 % tick > 1e-9:
+        _fail(f"--tick must divide 900 seconds, got {tick}")
+    return RunConfig(tick_s=tick, trade_size=trade_usd, sizing=_sizing(sizing))
+
+
+def _load_policy_or_fail(spec: str, flag: str):  # noqa: ANN202 - lazy import
+    from stratforge.trader.train import load_trader_policy
+
+    try:
+        return load_trader_policy(spec)
+    except (FileNotFoundError, ValueError, KeyError, OSError) as exc:
+        _fail(f"{flag}: cannot load {spec}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+
+
+def _print_comparison(summary: dict, title: str) -> None:
+    unit = summary["unit"]
+    table = Table(title=title)
+    for col in ("policy", "total PnL", f"mean/{unit} [95% CI]", "trades", "win rate",
+                f"model - policy per {unit} [95% CI]", "p (model better)"):  # fmt: skip
+        table.add_column(col)
+    for name, p in summary["policies"].items():
+        ci = p["mean"]
+        d = summary.get("paired_difference", {}).get(name)
+        dtxt = "" if d is None else f"{d['mean_diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]"
+        ptxt = "" if d is None else f"{d['p_greater']:.3g}"
+        table.add_row(
+            name, f"{p['total_pnl']:+.1f}", f"{ci['mean']:+.2f} [{ci['low']:+.2f}, {ci['high']:+.2f}]",
+            str(p.get("trades", "")), f"{p.get('win_rate', 0.0):.1%}", dtxt, ptxt,
+        )  # fmt: skip
+    console.print(table)
+    if "paired_difference" in summary:
+        best = summary.get("best_baseline")
+        line = (
+            f"best non-oracle baseline: {best}; model beats every non-oracle baseline (CI above 0): "
+            f"{summary['beats_all_non_oracle']}"
+        )
+        if "oracle_share" in summary:
+            line += f"; share of the oracle's PnL: {summary['oracle_share']:.1%}"
+        console.print(line)
+
+
 @app.command("eval")
 def eval_cmd(
-    model: Path = typer.Option(..., "--model", "-m", help="Model directory (from `trader train`)."),
+    files: list[Path] = typer.Argument(None, help="More replay files (with --replay)."),
+    model: Path = typer.Option(None, "--model", "-m", help="Model directory (from `trader train`)."),
+    replay: list[Path] = typer.Option(
+        None, "--replay", help="Walk-forward on recordings: trader eval --replay FILES... (time order)."
+    ),
+    train_fraction: float = typer.Option(
+        0.5, min=0.0, max=0.95, help="Replays: share of the windows to train on (0: evaluate --model on all)."
+    ),
+    train_episodes: int = typer.Option(50, min=1, help="Replays: PPO passes over the training part."),
     episodes: int = typer.Option(100, min=2, help="Held-out synthetic episodes."),
     seed_base: int = typer.Option(10_000_000, help="First held-out session seed (>= 10,000,000)."),
     out: Path = typer.Option(Path("runs/trader/eval"), "--out", "-o", help="Output directory."),
-    greedy: bool = typer.Option(False, help="Argmax actions instead of sampling."),
+    explore: bool = typer.Option(False, help="Seeded sampling instead of the argmax (as `run --explore`)."),
     tick: float = typer.Option(5.0, min=0.5),
-    trade_usd: float = typer.Option(10.0, min=1.0),
-    latency: float = typer.Option(0.5, min=0.0),
-    lag: str = typer.Option("15,40", help="Synthetic book lag range in seconds, 'min,max'."),
-    lean: float = typer.Option(0.25, min=0.0, help="Synthetic stale-side thinning."),
+    trade_usd: float = typer.Option(10.0, min=1.0, help="Full trade size in USDC."),
+    sizing: str = typer.Option("confidence", help="confidence or fixed."),
+    lag: str = typer.Option("0,2", help="Synthetic book lag range in seconds, 'min,max' (old: 15,40)."),
+    lean: float = typer.Option(0.0, min=0.0, help="Synthetic stale-side thinning (old: 0.25)."),
+    ablate: str = typer.Option(
+        None, help="Also run the model with these features zeroed, e.g. '3,4' (an ablation)."
+    ),
 ) -> None:
-    """Evaluate a model vs all baselines on held-out synthetic seeds: paired PnL differences with 95%
-    confidence intervals, the share of the oracle's PnL, eval.json and equity.png."""
-    from stratforge.trader.baselines import BASELINES, make_baseline
-    from stratforge.trader.broker import BrokerConfig
-    from stratforge.trader.env import EnvConfig
-    from stratforge.trader.markets.synthetic import SyntheticConfig
-    from stratforge.trader.train import EVAL_SEED_BASE, evaluate, load_trader_policy, plot_equity
+    """Evaluate the model against every baseline through the trading engine, with paired 95% CIs.
 
+    Synthetic (default): held-out seeds, paired by episode. With --replay: walk-forward on the
+    recordings (train on the earlier part, evaluate on the later one), paired by market."""
+    from stratforge.trader.baselines import BASELINES, make_baseline
+    from stratforge.trader.evaluation import evaluate, load_recordings, walk_forward, write_json
+    from stratforge.trader.markets.replay import ReplayError
+    from stratforge.trader.markets.synthetic import SyntheticConfig
+    from stratforge.trader.train import EVAL_SEED_BASE, TrainConfig, plot_equity
+
+    cfg = _run_config(tick, trade_usd, sizing)
+    paths = list(replay or []) + list(files or [])
+    if files and not replay:
+        _fail("replay files go after --replay (trader eval --replay FILES...)")
+    if model is not None and not model.exists():
+        _fail(f"--model: no such directory {model}")
+    agent = None if model is None else _load_policy_or_fail(str(model), "--model")
+    if paths:
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            _fail(f"replay file not found: {', '.join(missing)}")
+        try:
+            session = load_recordings(paths)
+        except ReplayError as exc:
+            _fail(str(exc))
+        tcfg = TrainConfig(episodes=train_episodes, tick_s=tick, trade_usd=trade_usd, sizing=sizing)
+        with _progress() as prog:
+            task = prog.add_task("walk-forward: training", total=train_episodes, info="")
+            try:
+                res = walk_forward(
+                    session, out, train_fraction, tcfg, agent, cfg,
+                    progress=lambda ep, st: prog.update(task, advance=1, info=f"pnl {st['pnl']:+.1f}"),
+                )  # fmt: skip
+            except ValueError as exc:
+                _fail(str(exc))
+        summary = res.summary("model")
+        summary["files"] = [str(p) for p in paths]
+        summary["per_market_pnl"] = res.pnl
+        summary["trades"] = res.trades
+        write_json(out / "eval.json", summary)
+        _print_comparison(summary, f"walk-forward: {res.test_markets} held-out markets "
+                                   f"(trained on {res.train_markets}), PnL after fees (USDC)")  # fmt: skip
+        console.print(f"wrote {out / 'eval.json'}")
+        return
+    if agent is None:
+        _fail("--model is required (or --replay FILES... for walk-forward)")
     if seed_base < EVAL_SEED_BASE:
         _fail(f"--seed-base must be >= {EVAL_SEED_BASE} (lower seeds are training seeds)")
-    if not model.exists():
-        _fail(f"--model: no such directory {model}")
-    if 900 % tick > 1e-9:
-        _fail(f"--tick must divide 900 seconds, got {tick}")
-    try:
-        agent = load_trader_policy(str(model))
-    except (FileNotFoundError, ValueError, KeyError) as exc:
-        _fail(f"--model: cannot load {model}: {exc}")
+    cfg.explore = explore
     policies = {"model": agent} | {b: make_baseline(b) for b in BASELINES}
-    env_cfg = EnvConfig(
-        tick_s=tick,
-        broker=BrokerConfig(trade_usd=trade_usd, latency_s=latency),
-        synthetic=SyntheticConfig(lag_s=_lag(lag), imbalance_lean=lean),
-    )
+    if ablate:
+        from stratforge.trader.evaluation import ablated
+
+        try:
+            cols = [int(x) for x in ablate.split(",")]
+            if not all(0 <= c < 18 for c in cols):
+                raise ValueError
+        except ValueError:
+            _fail(f"--ablate takes feature indices 0-17 separated by commas, got {ablate!r}")
+        abl = ablated(agent, cols)
+        policies[abl.name] = abl
+    synthetic = SyntheticConfig(lag_s=_lag(lag), imbalance_lean=lean)
     seeds = list(range(seed_base, seed_base + episodes))
     with _progress() as prog:
         task = prog.add_task("evaluating", total=episodes, info="")
-        res = evaluate(
-            policies, seeds, env_cfg, greedy=greedy, progress=lambda j: prog.update(task, advance=1)
-        )
+        res = evaluate(policies, seeds, synthetic, cfg, progress=lambda j: prog.update(task, advance=1))
     summary = res.summary("model")
-    summary["model"] = str(model)
-    summary["greedy"] = greedy
+    summary |= {"model": str(model), "explore": explore, "sizing": sizing,
+                "market": {"lag_s": list(synthetic.lag_s), "imbalance_lean": lean}}  # fmt: skip
     summary["per_episode_pnl"] = res.pnl
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "eval.json").write_text(json.dumps(summary, indent=2))
+    write_json(out / "eval.json", summary)
     png = plot_equity(res, out / "equity.png")
-    table = Table(title=f"{episodes} held-out episodes (PnL after fees, USDC)")
-    for col in (
-        "policy",
-        "total PnL",
-        "mean/episode [95% CI]",
-        "trades",
-        "win rate",
-        "fees",
-        "model - policy [95% CI]",
-    ):
-        table.add_column(col)
-    for name, p in summary["policies"].items():
-        ci = p["pnl_per_episode"]
-        d = summary["paired_difference"].get(name)
-        dtxt = "" if d is None else f"{d['mean']:+.2f} [{d['lo']:+.2f}, {d['hi']:+.2f}]"
-        table.add_row(
-            name, f"{p['total_pnl']:+.1f}", f"{ci['mean']:+.2f} [{ci['lo']:+.2f}, {ci['hi']:+.2f}]",
-            str(p["trades"]), f"{p['win_rate']:.1%}", f"{p['fees_paid']:.1f}", dtxt,
-        )  # fmt: skip
-    console.print(table)
-    console.print(
-        f"oracle share captured: {summary.get('oracle_share', float('nan')):.1%}; "
-        f"beats every non-oracle baseline (CI above 0): {summary['beats_all_non_oracle']}"
-    )
+    _print_comparison(summary, f"{episodes} held-out episodes (PnL after fees, USDC)")
     console.print(f"wrote {out / 'eval.json'} and {png}")
 
 
@@ -213,47 +291,44 @@ def backtest(
         "-p",
         help="random|momentum|mean_reversion|spot_momentum|oracle|phase5 or a model directory.",
     ),
-    out: Path = typer.Option(None, "--out", "-o", help="Write the broker report as JSON here."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write the report and trades as JSON here."),
     tick: float = typer.Option(5.0, min=0.5),
-    trade_usd: float = typer.Option(10.0, min=1.0),
-    latency: float = typer.Option(0.5, min=0.0),
-    greedy: bool = typer.Option(True, help="Argmax actions (sampling is seeded when off)."),
+    trade_usd: float = typer.Option(10.0, min=1.0, help="Full trade size in USDC."),
+    sizing: str = typer.Option("confidence", help="confidence or fixed."),
+    explore: bool = typer.Option(False, help="Seeded sampling instead of the argmax (as `run --explore`)."),
 ) -> None:
-    """Run a model or baseline over a replay file through the paper broker."""
-    from stratforge.trader.broker import BrokerConfig
-    from stratforge.trader.env import EnvConfig
+    """Run a model or baseline over a replay file through the trading engine (as `trader run`)."""
+    from stratforge.trader.evaluation import backtest as run_backtest
+    from stratforge.trader.evaluation import write_json
     from stratforge.trader.markets.replay import ReplayError
-    from stratforge.trader.train import backtest as run_backtest
-    from stratforge.trader.train import load_trader_policy
 
     if not replay.exists():
         _fail(f"replay file not found: {replay}")
-    try:
-        pol = load_trader_policy(policy)
-    except (FileNotFoundError, ValueError) as exc:
-        _fail(f"--policy: {exc}")
-    env_cfg = EnvConfig(tick_s=tick, broker=BrokerConfig(trade_usd=trade_usd, latency_s=latency))
+    pol = _load_policy_or_fail(policy, "--policy")
+    cfg = _run_config(tick, trade_usd, sizing)
+    cfg.explore = explore
     try:
         with console.status("replaying"):
-            rep = run_backtest(pol, replay, env_cfg, greedy=greedy)
+            rep = run_backtest(pol, replay, cfg)
     except ReplayError as exc:
         _fail(str(exc))
     except ValueError as exc:
         _fail(f"cannot backtest {replay}: {exc}")
-    keys = ("pnl", "roi", "n_trades", "win_rate", "sharpe_per_trade", "max_drawdown", "fees_paid", "settled")
+    keys = ("pnl", "n_trades", "win_rate", "sharpe_per_trade", "max_drawdown", "open_at_end")
     table = Table(title=f"backtest: {pol.name} on {replay.name}")
     table.add_column("metric")
     table.add_column("value")
     for k in keys:
         v = rep[k]
         table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
-    table.add_row("markets", str(len(rep["markets"])))
+    table.add_row("exits", ", ".join(f"{k} {v}" for k, v in sorted(rep["exit_reasons"].items())) or "none")
+    table.add_row("settled by", ", ".join(f"{k} {v}" for k, v in sorted(rep["settled_by"].items())) or "-")
+    table.add_row("markets", str(len(rep["per_market"])))
     console.print(table)
+    if rep["settled_by"].get("futures_fallback"):
+        console.print("[yellow]warning:[/yellow] some markets settled on futures prices (no recorded resolution)")
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(
-            json.dumps({k: v for k, v in rep.items() if k != "equity"} | {"policy": pol.name}, indent=2)
-        )
+        write_json(out, rep | {"policy": pol.name})
         console.print(f"wrote {out}")
 
 
@@ -263,6 +338,11 @@ def synth(
     seed: int = typer.Option(0, min=0),
     windows: int = typer.Option(1, min=1, max=96, help="Consecutive 15-minute windows."),
     assets: str = typer.Option("BTC,ETH,SOL,XRP", help="Comma-separated assets."),
+    resolutions: str = typer.Option(
+        "venue", help="venue (market_resolved events, as `record` captures), meta, both or none."
+    ),
+    lag: str = typer.Option("0,2", help="Book lag range in seconds, 'min,max' (old: 15,40)."),
+    lean: float = typer.Option(0.0, min=0.0, help="Stale-side thinning (old: 0.25)."),
 ) -> None:
     """Write a synthetic session in the replay format."""
     from stratforge.trader.markets.messages import ASSETS
@@ -273,9 +353,14 @@ def synth(
     bad = [a for a in chosen if a not in ASSETS]
     if bad or not chosen:
         _fail(f"--assets: unknown {', '.join(bad) or '(none)'}; choose from {', '.join(ASSETS)}")
-    session = generate_session(seed, SyntheticConfig(assets=chosen, n_windows=windows))
-    n = write_session(session, out)
+    from stratforge.trader.markets.replay import RESOLUTION_MODES
+
+    if resolutions not in RESOLUTION_MODES:
+        _fail(f"--resolutions must be one of {', '.join(RESOLUTION_MODES)}")
+    cfg = SyntheticConfig(assets=chosen, n_windows=windows, lag_s=_lag(lag), imbalance_lean=lean)
+    session = generate_session(seed, cfg)
+    n = write_session(session, out, resolutions)
     console.print(f"wrote {n} lines ({len(session.markets)} markets) to {out}")
 
 
-from stratforge.trader import cli_ops  # noqa: E402,F401
+cli_ops.register(app)

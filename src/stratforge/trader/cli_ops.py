@@ -1,6 +1,7 @@
 """Operations commands of ``stratforge trader``: run, record, kill, models.
 
-Registered on the trader Typer app (imported at the end of ``stratforge/trader/cli.py``).
+Plain functions registered on the trader Typer app by :func:`register` (called by
+``stratforge/trader/cli.py``); this module does not import the CLI module, so there is no cycle.
 """
 
 from __future__ import annotations
@@ -12,19 +13,18 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-
-from stratforge.trader.cli import app
 
 console = Console()
 models_app = typer.Typer(
     no_args_is_help=True, pretty_exceptions_enable=False, help="Model registry and rollback."
 )
-app.add_typer(models_app, name="models")
 
 DATA_DIR = typer.Option(
     Path(os.environ.get("STRATFORGE_DATA_DIR", "data")), "--data-dir", help="Data directory."
@@ -34,8 +34,8 @@ DB_URL = typer.Option(
 )
 
 
-def _fail(msg: str) -> None:
-    console.print(f"[red]error:[/red] {msg}", highlight=False)
+def _fail(msg: str) -> NoReturn:
+    console.print(f"[red]error:[/red] {escape(msg)}", highlight=False, soft_wrap=True)  # one line
     raise typer.Exit(2)
 
 
@@ -48,7 +48,6 @@ def _store(data_dir: Path, database_url: str | None):  # noqa: ANN202 - lazy imp
         _fail(f"cannot open the store: {type(exc).__name__}: {str(exc).splitlines()[0]}")
 
 
-@app.command("run")
 def run_cmd(
     mode: str = typer.Option("paper", "--mode", help="paper (default) or live."),
     replay: Path | None = typer.Option(
@@ -59,8 +58,16 @@ def run_cmd(
     ),
     data_dir: Path = DATA_DIR,
     database_url: str | None = DB_URL,
-    trade_size: float = typer.Option(10.0, "--trade-size", help="USDC per entry."),
+    trade_size: float = typer.Option(10.0, "--trade-size", help="USDC per entry (full size)."),
+    sizing: str = typer.Option(
+        "confidence", "--sizing", help="confidence (0.25-1.0 x trade size by price) or fixed."
+    ),
     tick: float = typer.Option(5.0, "--tick", help="Seconds between decisions."),
+    daily_loss_limit: float = typer.Option(
+        100.0,
+        "--daily-loss-limit",
+        help="USDC lost in a UTC day after which entries stop until the next day.",
+    ),
     explore: bool = typer.Option(False, "--explore", help="Sample actions (seeded) instead of the argmax."),
     learn: bool = typer.Option(
         False, "--learn", help="Online PPO updates; saves the model to <data>/learned."
@@ -70,28 +77,35 @@ def run_cmd(
     resume: bool = typer.Option(
         True, "--resume/--no-resume", help="Resume a crashed session of the same replay."
     ),
+    futures: str = typer.Option(
+        "auto", "--futures", help="Live feeds: binance, okx, or auto (OKX when Binance goes silent)."
+    ),
     i_understand: bool = typer.Option(False, "--i-understand-live-trading", help="Required for --mode live."),
 ) -> None:
     """Run the trading worker (paper by default; a replay or live feeds)."""
-    from stratforge.trader.worker import WorkerConfig, install_redaction, install_signal_stop
+    from stratforge.trader.redaction import install_redaction
+    from stratforge.trader.safety import SafetyConfig
+    from stratforge.trader.worker import WorkerConfig, install_signal_stop
 
     install_redaction()
+    for noisy in ("alembic", "httpx"):  # schema migrations and every HTTP request are not news
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if mode not in ("paper", "live"):
         raise typer.BadParameter("must be paper or live", param_hint="--mode")
+    if sizing not in ("confidence", "fixed"):
+        raise typer.BadParameter("confidence or fixed", param_hint="--sizing")
+    if futures not in ("binance", "okx", "auto"):
+        raise typer.BadParameter("binance, okx or auto", param_hint="--futures")
     if mode == "live":
         if replay is not None:
             _fail("--replay runs in paper mode only")
         if not i_understand:
             _fail("live trading moves real money: add --i-understand-live-trading to confirm")
-        missing = [
-            k for k in ("POLYMARKET_PRIVATE_KEY", "POLYMARKET_FUNDER_ADDRESS") if not os.environ.get(k)
-        ]
-        if missing:
-            _fail(f"live trading needs {', '.join(missing)} in the environment")
     if replay is not None and not replay.exists():
         raise typer.BadParameter(f"no such file: {replay}", param_hint="--replay")
-    if trade_size <= 0 or tick <= 0:
-        _fail("--trade-size and --tick must be positive")
+    if trade_size <= 0 or tick <= 0 or daily_loss_limit <= 0:
+        _fail("--trade-size, --tick and --daily-loss-limit must be positive")
+    execution = _live_execution(trade_size) if mode == "live" else None
     store = _store(data_dir, database_url)
     from stratforge.trader.registry import Registry, RegistryError
 
@@ -99,12 +113,7 @@ def run_cmd(
         model_path, version = Registry(store, data_dir).resolve(model)
     except RegistryError as exc:
         _fail(str(exc))
-    from stratforge.trader.model import load_policy
-
-    try:
-        policy = load_policy(model_path)
-    except Exception as exc:
-        _fail(f"cannot load model {model_path}: {exc}")
+    policy = _load_model(model_path)
     agent = None
     if learn:
         from stratforge.trader.ppo import PPOAgent
@@ -116,6 +125,7 @@ def run_cmd(
         data_dir=data_dir,
         database_url=database_url,
         trade_size=trade_size,
+        sizing=sizing,
         tick_s=tick,
         explore=explore,
         learn=learn,
@@ -124,36 +134,39 @@ def run_cmd(
         webhook_url=os.environ.get("DISCORD_WEBHOOK_URL"),
         model_version=version,
         resume=resume,
+        futures=futures,
+        safety=SafetyConfig(daily_loss_limit=daily_loss_limit),
     )
     stop = threading.Event()
     install_signal_stop(stop)
+    from stratforge.trader.checkpoint import CheckpointError
+
     if replay is None:  # live feeds: real orders in live mode, paper fills against live books otherwise
-        from stratforge.trader.worker import run_live
+        from stratforge.trader.live_runner import run_live
 
         try:
-            session_id = run_live(cfg, policy, store=store, stop=stop)
-        except RuntimeError as exc:
+            session_id = run_live(cfg, policy, store=store, stop=stop, execution=execution)
+        except (RuntimeError, CheckpointError) as exc:
             _fail(str(exc))
         console.print(f"session {session_id} stopped")
         return
-    from stratforge.trader.markets.replay import ReplayError, read_session
-    from stratforge.trader.worker import run_replay
+    from stratforge.trader.markets.replay import ReplayError
+    from stratforge.trader.replay_runner import run_replay
 
-    try:
-        session = read_session(replay)
-    except ReplayError as exc:
-        _fail(str(exc))
     with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("replay", total=1.0)
-        result = run_replay(
-            cfg,
-            session,
-            policy,
-            store=store,
-            stop=stop,
-            agent=agent,
-            progress=lambda done, total: bar.update(task, completed=done / max(total, 1e-9)),
-        )
+        try:
+            result = run_replay(
+                cfg,
+                replay,  # streamed from disk: memory stays flat however long the replay
+                policy,
+                store=store,
+                stop=stop,
+                agent=agent,
+                progress=lambda done, total: bar.update(task, completed=done / max(total, 1e-9)),
+            )
+        except (ReplayError, CheckpointError) as exc:
+            _fail(str(exc))
     if agent is not None:
         out = agent.save(data_dir / "learned")
         console.print(f"learned model saved to {out}")
@@ -165,7 +178,36 @@ def run_cmd(
     )
 
 
-@app.command("kill")
+def _load_model(path: Path):  # noqa: ANN202 - lazy import keeps --help fast
+    """The policy at ``path``, or one line saying why it cannot be loaded (exit 2)."""
+    from stratforge.trader.model import load_policy
+
+    try:
+        return load_policy(path)
+    except Exception as exc:  # corrupt/truncated safetensors, wrong shapes, missing stats
+        _fail(
+            f"cannot load model {path}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        )
+
+
+def _live_execution(trade_size: float):  # noqa: ANN202 - the live extra is imported lazily
+    """The venue execution from the environment, after the balance and allowance checks; every
+    failure (missing extra, missing or bad credentials, unreachable venue) is one line, exit 2."""
+    from stratforge.trader.live.executor import LiveConfigError, LiveExecution, LiveExecutor
+
+    client_log = logging.getLogger("py_clob_client_v2")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)  # its request-error lines would repeat our one line
+    try:
+        executor = LiveExecutor.from_env()
+        executor.check_ready(trade_size)
+    except LiveConfigError as exc:
+        _fail(str(exc))
+    finally:
+        client_log.setLevel(level)
+    return LiveExecution(executor)
+
+
 def kill_cmd(
     data_dir: Path = DATA_DIR,
     off: bool = typer.Option(False, "--off", help="Remove the kill switch (entries resume)."),
@@ -183,7 +225,6 @@ def kill_cmd(
         console.print(f"kill switch on ({path}): no new entries")
 
 
-@app.command("record")
 def record_cmd(
     out: Path = typer.Option(..., "--out", help="Replay file to append to."),
     assets: str = typer.Option("BTC,ETH,SOL,XRP", "--assets", help="Comma-separated assets."),
@@ -314,8 +355,9 @@ def models_ab(
     from stratforge.trader.markets.replay import ReplayError, read_session
     from stratforge.trader.model import load_policy
     from stratforge.trader.registry import Registry, RegistryError, paired_ci
+    from stratforge.trader.replay_runner import run_replay
     from stratforge.trader.storage import Store
-    from stratforge.trader.worker import WorkerConfig, run_replay
+    from stratforge.trader.worker import WorkerConfig
 
     if not replay.exists():
         raise typer.BadParameter(f"no such file: {replay}", param_hint="--replay")
@@ -355,3 +397,11 @@ def models_ab(
         f"(95% CI {lo:+.3f} .. {hi:+.3f}){' - significant' if lo > 0 or hi < 0 else ' - not significant'}",
         highlight=False,
     )
+
+
+def register(app: typer.Typer) -> None:
+    """Add run, kill, record and the models group to the trader app."""
+    app.command("run")(run_cmd)
+    app.command("kill")(kill_cmd)
+    app.command("record")(record_cmd)
+    app.add_typer(models_app, name="models")

@@ -1,16 +1,26 @@
-"""Gymnasium-style environment over the concurrent 15-minute markets of a session.
+"""Gymnasium-style environment over the concurrent 15-minute markets of a session (for training).
 
 One slot per asset; a slot holds that asset's current market and moves on to the next window when the
 current one settles (so a multi-window replay is one episode). Each `step` is one decision tick:
 
 1. actions (HOLD=0, BUY=1, SELL=2 per slot) are turned into orders using the position at decision
-   time t: BUY opens UP or closes DOWN, SELL opens DOWN or closes UP (the reference's semantics);
-2. the feed advances to t + latency and the orders fill against the books of that moment;
-3. the feed advances to t + tick; markets whose window ended settle (UP pays 1 if final >= strike);
-4. the next observation is computed and pushed to each slot's history exactly once.
+   time t: BUY opens UP or closes DOWN, SELL opens DOWN or closes UP (the reference's semantics).
+   Entries follow the trading engine's rules: sized by `sizing` (confidence sizing by default), none
+   in the last ``close_before_end_s + entry_margin_s`` of a window or on a stale book, and none the
+   safety entry rules refuse (max positions / exposure, daily loss, loss streak);
+2. the feed advances to t + latency and the orders fill against the books of that moment, with the
+   market's taker fee schedule;
+3. the feed advances to t + tick; markets whose window ended settle on their recorded outcome
+   (`settle_outcome`: the venue's resolution, else the resolution source's price, else, flagged, the
+   futures price);
+4. every ``safety_interval_s`` the safety exit rules (window end, max age, stale book, take profit,
+   stop loss) close positions against the books of the new tick, as the engine does;
+5. the next observation is computed and pushed to each slot's history exactly once.
 
-Rewards are the realized PnL in USDC after fees (closes and settlements) per slot. `info["market_end"]`
-marks slots whose market settled during the step, so learners can cut advantages per market.
+Rewards are the realized PnL in USDC after fees (closes, safety exits and settlements) per slot.
+`info["market_end"]` marks slots whose market settled during the step, so learners can cut advantages
+per market. Evaluation and backtests do not use this class: they run the trading engine itself
+(`stratforge.trader.train.run_engine`), so their trades are the trades `trader run` makes.
 
 The feed does not depend on the agent's (small, taker) orders, so `reset` first runs the session's
 messages once through the state code and records a `Tape`: per tick, the position-free features,
@@ -27,7 +37,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from stratforge.trader.broker import BrokerConfig, PaperBroker
+from stratforge.trader.broker import BrokerConfig, PaperBroker, Position
 from stratforge.trader.features import (
     HISTORY_LEN,
     N_FEATURES,
@@ -45,10 +55,14 @@ from stratforge.trader.markets.messages import (
     BookSnapshot,
     Kline,
     MarketInfo,
+    MarketResolved,
+    Message,
     PriceChange,
 )
 from stratforge.trader.markets.session import Session
 from stratforge.trader.markets.synthetic import SyntheticConfig, generate_session
+from stratforge.trader.safety import Mark, Safety, SafetyConfig
+from stratforge.trader.sizing import sizing_named
 
 HOLD, BUY, SELL = 0, 1, 2
 ACTION_NAMES = ("HOLD", "BUY", "SELL")
@@ -59,6 +73,10 @@ class EnvConfig:
     tick_s: float = 5.0
     broker: BrokerConfig = field(default_factory=BrokerConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    sizing: str = "confidence"  # or "fixed" (see `sizing`)
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    safety_interval_s: float = 10.0
+    entry_margin_s: float = 60.0  # the engine's: no entry the window-end rule would close at once
 
 
 class Observation(NamedTuple):
@@ -69,19 +87,38 @@ class Observation(NamedTuple):
 
 
 class FeedState:
-    """Applies feed messages to per-symbol futures flow and per-market UP books."""
+    """Applies feed messages to per-symbol futures flow and per-market UP books.
+
+    Replays pull messages from the session (:meth:`advance`); live runners push them one by one
+    (:meth:`apply`) and keep nothing else, and follow the active markets with :meth:`add_market` /
+    :meth:`remove_market`. ``resolved`` holds the venue's ``market_resolved`` winners by condition id.
+    """
 
     def __init__(self, session: Session) -> None:
         self.session = session
         self.flows: dict[str, FuturesFlow] = {}
         self.books: dict[str, MarketBook] = {}  # by condition_id
         self._by_token: dict[str, MarketBook] = {}
+        self.resolved: dict[str, MarketResolved] = {}
         for m in session.markets:
-            mb = MarketBook(m.up_token)
-            self.books[m.condition_id] = mb
-            self._by_token[m.up_token] = mb
+            self.add_market(m)
         self._i = 0
         self.now = -np.inf
+
+    def add_market(self, m: MarketInfo) -> MarketBook:
+        """Start keeping the book of ``m`` (idempotent)."""
+        mb = self.books.get(m.condition_id)
+        if mb is None:
+            mb = self.books[m.condition_id] = MarketBook(m.up_token)
+            self._by_token[m.up_token] = mb
+        return mb
+
+    def remove_market(self, m: MarketInfo) -> None:
+        """Forget the book of a market that is over (bounded memory in long sessions)."""
+        mb = self.books.pop(m.condition_id, None)
+        if mb is not None:
+            self._by_token.pop(mb.up_token, None)
+        self.resolved.pop(m.condition_id, None)
 
     def flow(self, symbol: str) -> FuturesFlow:
         f = self.flows.get(symbol)
@@ -89,36 +126,55 @@ class FeedState:
             f = self.flows[symbol] = FuturesFlow()
         return f
 
+    def apply(self, m: Message) -> None:
+        """Apply one feed message (unknown kinds are ignored)."""
+        if isinstance(m, AggTrade):
+            self.flow(m.symbol).on_trade(m)
+        elif isinstance(m, PriceChange):
+            done: set[str] = set()
+            for asset_id, *_ in m.changes:
+                mb = self._by_token.get(asset_id)
+                if mb is not None and asset_id not in done:
+                    mb.on_change(m)
+                    done.add(asset_id)
+        elif isinstance(m, BookSnapshot):
+            mb = self._by_token.get(m.asset_id)
+            if mb is not None:
+                mb.on_snapshot(m)
+        elif isinstance(m, Kline):
+            self.flow(m.symbol).on_kline(m)
+        elif isinstance(m, MarketResolved):
+            self.resolved[m.market] = m
+
     def advance(self, t: float) -> int:
-        """Apply every message with time <= t. Returns how many were applied."""
+        """Apply every session message with time <= t. Returns how many were applied."""
         msgs = self.session.messages
         i, n = self._i, len(msgs)
-        flows, by_token = self.flows, self._by_token
+        apply = self.apply
         while i < n:
             m = msgs[i]
             if m.ts > t:
                 break
-            if isinstance(m, AggTrade):
-                f = flows.get(m.symbol) or self.flow(m.symbol)
-                f.on_trade(m)
-            elif isinstance(m, PriceChange):
-                done: set[str] = set()
-                for asset_id, *_ in m.changes:
-                    mb = by_token.get(asset_id)
-                    if mb is not None and asset_id not in done:
-                        mb.on_change(m)
-                        done.add(asset_id)
-            elif isinstance(m, BookSnapshot):
-                mb = by_token.get(m.asset_id)
-                if mb is not None:
-                    mb.on_snapshot(m)
-            elif isinstance(m, Kline):
-                (flows.get(m.symbol) or self.flow(m.symbol)).on_kline(m)
+            apply(m)
             i += 1
         applied = i - self._i
         self._i = i
         self.now = t
         return applied
+
+
+class Settlement(NamedTuple):
+    slot: int
+    market: MarketInfo
+    up_wins: bool
+    strike: float
+    final: float
+    source: str  # MARKET_RESOLVED | RESOLUTION_PRICE | FUTURES_FALLBACK (see `settle_outcome`)
+
+
+MARKET_RESOLVED = "market_resolved"  # the venue's resolution event (the winning token)
+RESOLUTION_PRICE = "resolution_price"  # a recorded resolution (the resolution source's prices)
+FUTURES_FALLBACK = "futures_fallback"  # no resolution recorded: our futures prices (flagged)
 
 
 @dataclass
@@ -128,7 +184,7 @@ class TickRecord:
     features: np.ndarray  # [n, 18], position features (12-14) zero
     books: list[OrderBook | None]  # UP books at t
     fill_books: list[OrderBook | None] = field(default_factory=list)  # UP books at t + latency
-    settlements: list[tuple[int, MarketInfo, bool, float, float]] = field(default_factory=list)
+    settlements: list[Settlement] = field(default_factory=list)
     context: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -145,6 +201,42 @@ def _copy_book(b: OrderBook) -> OrderBook:
     c.asks = dict(b.asks)
     c.ts = b.ts
     return c
+
+
+def futures_outcome(m: MarketInfo, feed: FeedState, strike: float | None = None) -> bool | None:
+    """UP wins by our futures prices (final >= strike at the window's end and start): the fallback
+    when no resolution is known (results flag it). None without prices."""
+    flow = feed.flow(SYMBOLS[m.asset])
+    k = m.strike if m.strike is not None else strike
+    if k is None or k != k:
+        k = flow.price_at(m.window_start)
+    final = flow.price_at(m.window_end)
+    if final is None or k is None:
+        return None
+    return final >= k
+
+
+def settle_outcome(
+    m: MarketInfo, session: Session, feed: FeedState, strike: float | None = None
+) -> tuple[bool, float, float, str]:
+    """(UP wins, strike, final, source) of a market of a recorded session whose window ended, as the
+    venue settles it: the venue's ``market_resolved`` (MARKET_RESOLVED), else a recorded resolution
+    with the resolution source's prices (RESOLUTION_PRICE), else our futures prices
+    (FUTURES_FALLBACK, flagged in every result). The engine's replays follow the same order
+    (`replay_runner.settle_waiting`)."""
+    nan = float("nan")
+    event = feed.resolved.get(m.condition_id) or session.venue_resolution(m.condition_id)
+    if event is not None and event.up_wins(m) is not None:
+        return bool(event.up_wins(m)), nan, nan, MARKET_RESOLVED
+    res = session.resolutions.get(m.condition_id)
+    if res is not None:
+        return res.up_wins, res.strike, res.final, RESOLUTION_PRICE
+    up = futures_outcome(m, feed, strike)
+    if up is None:
+        raise ValueError(f"cannot resolve {m.slug}: no resolution and no futures price at its window start/end")
+    flow = feed.flow(SYMBOLS[m.asset])
+    k = m.strike if m.strike is not None else (strike if strike == strike else flow.price_at(m.window_start))
+    return up, float(k if k is not None else nan), float(flow.price_at(m.window_end) or nan), FUTURES_FALLBACK
 
 
 def record_tape(session: Session, cfg: EnvConfig, assets: list[str] | None = None) -> Tape:
@@ -196,15 +288,8 @@ def record_tape(session: Session, cfg: EnvConfig, assets: list[str] | None = Non
             ctx["market_index"][i] = int(m.condition_id[-8:], 16) if m.condition_id.startswith("0x") else i
         return TickRecord(now, list(current), feats, books, context=ctx)
 
-    def outcome(m: MarketInfo) -> tuple[bool, float, float]:
-        res = session.resolutions.get(m.condition_id)
-        if res is not None:
-            return res.up_wins, res.strike, res.final
-        strike = strikes.get(m.condition_id, float("nan"))
-        final = feed.flow(SYMBOLS[m.asset]).price_at(m.window_end)
-        if final is None or strike != strike:
-            raise ValueError(f"cannot resolve {m.slug}: no futures price at its window start/end")
-        return final >= strike, strike, final
+    def outcome(m: MarketInfo) -> tuple[bool, float, float, str]:
+        return settle_outcome(m, session, feed, strikes.get(m.condition_id, float("nan")))
 
     feed.advance(t)
     activate(t)
@@ -220,8 +305,7 @@ def record_tape(session: Session, cfg: EnvConfig, assets: list[str] | None = Non
         for i in range(n):
             m = current[i]
             if m is not None and m.window_end <= t:
-                up_wins, strike, final = outcome(m)
-                rec.settlements.append((i, m, up_wins, strike, final))
+                rec.settlements.append(Settlement(i, m, *outcome(m)))
                 current[i] = None
         activate(t)
         if all(c is None for c in current) and not any(queues):
@@ -269,6 +353,11 @@ class TraderEnv:
             self._tape = record_tape(session, self.cfg, self.assets)
         self.session = self._tape.session
         self.broker = PaperBroker(self.cfg.broker)
+        self._now = self._tape.ticks[0].t
+        self.safety = Safety(self.cfg.safety, clock=lambda: self._now)
+        self._last_safety = -np.inf
+        self._sizing = sizing_named(self.cfg.sizing)
+        self.exits: dict[str, int] = {}  # safety exits by rule
         self.histories = [HistoryWindow() for _ in range(self.n)]
         self._k = 0
         self.settled: list[dict[str, Any]] = []
@@ -319,27 +408,76 @@ class TraderEnv:
             if pos is None:
                 # BUY opens UP, SELL opens DOWN
                 token = "UP" if a == BUY else "DOWN"
-                fill = self.broker.buy(
-                    m.condition_id, m.asset, token, self.cfg.broker.trade_usd, book, t_fill
-                )
+                usd = self._entry_usd(rec, i, token)
+                if usd <= 0:
+                    continue
+                fill = self.broker.buy(m.condition_id, m.asset, token, usd, book, t_fill, m.fees)
                 fills.append((m.slug, "open_" + token.lower(), fill))
             elif (a == BUY and pos.token == "DOWN") or (a == SELL and pos.token == "UP"):
                 fill, pnl = self.broker.close(m.condition_id, book, t_fill)
-                rewards[i] += pnl
+                if not fill.rejected:
+                    rewards[i] += pnl
+                    self.safety.record_close(pnl)
                 fills.append((m.slug, "close", fill))
-        for i, m, up_wins, strike, final in rec.settlements:
-            pnl = self.broker.settle(m.condition_id, up_wins, m.window_end)
-            rewards[i] += pnl
-            market_end[i] = True
+        for st in rec.settlements:
+            pnl = self.broker.settle(st.market.condition_id, st.up_wins, st.market.window_end)
+            rewards[st.slot] += pnl
+            market_end[st.slot] = True
             self.settled.append(
-                {"slug": m.slug, "strike": strike, "final": final, "up_wins": up_wins, "settle_pnl": pnl}
-            )
+                {"slug": st.market.slug, "strike": st.strike, "final": st.final, "up_wins": st.up_wins,
+                 "settle_pnl": pnl, "resolved_by": st.source}
+            )  # fmt: skip
         self._k += 1
+        self._now = self.t
+        if not self.done and self._now - self._last_safety >= self.cfg.safety_interval_s - 1e-9:
+            self._last_safety = self._now
+            for i, pnl in self._safety_exits(fills):
+                rewards[i] += pnl
         self._realized += float(rewards.sum())
         self.equity.append((self.t, self._realized))
         obs = self._observe()
         info = {"t": self.t, "market_end": market_end, "fills": fills}
         return obs, rewards, self.done, False, info
+
+    def _entry_usd(self, rec: TickRecord, i: int, token: str) -> float:
+        """Size of an entry at decision time, 0 when the engine's entry rules refuse it."""
+        m, book = rec.markets[i], rec.books[i]
+        assert m is not None and book is not None
+        cfg = self.cfg
+        if m.window_end - rec.t < cfg.safety.close_before_end_s + cfg.entry_margin_s:
+            return 0.0  # the window-end rule would close it at once
+        if rec.t - book.ts > cfg.safety.stale_book_s:
+            return 0.0  # never enter on a book the stale-book rule would close at once
+        ask = (book if token == "UP" else book.complement()).best_ask()
+        usd = self._sizing(cfg.broker.trade_usd, 0.5 if ask is None else ask)
+        if self.safety.entry_block(list(self._held_views()), usd) is not None:
+            return 0.0
+        return usd
+
+    def _held_views(self) -> list[_Held]:
+        return [_Held(p) for p in self.broker.positions.values()]
+
+    def _safety_exits(self, fills: list[Any]) -> list[tuple[int, float]]:
+        """Run the safety exit rules at the current tick; returns (slot, realized PnL) per exit."""
+        rec = self._tape.ticks[self._k]  # type: ignore[union-attr]
+        out = []
+        for i, m in enumerate(rec.markets):
+            pos = None if m is None else self.broker.positions.get(m.condition_id)
+            book = rec.books[i]
+            if pos is None or book is None or m is None or self._now >= m.window_end:
+                continue
+            own = book if pos.token == "UP" else book.complement()
+            held = _Held(pos, m.window_end)
+            reason = self.safety.exit_reason(held, Mark(own.best_bid(), book.ts or None), self._now)
+            if reason is None:
+                continue
+            fill, pnl = self.broker.close(m.condition_id, book, self._now)
+            fills.append((m.slug, reason, fill))
+            if not fill.rejected:
+                self.safety.record_close(pnl)
+                self.exits[reason] = self.exits.get(reason, 0) + 1
+                out.append((i, pnl))
+        return out
 
     # -- observation -----------------------------------------------------------------------------
     def _observe(self) -> Observation:
@@ -371,4 +509,21 @@ class TraderEnv:
     def report(self) -> dict[str, Any]:
         rep = self.broker.report()
         rep["equity"] = self.equity
+        rep["safety_exits"] = dict(self.exits)
+        rep["futures_fallback_settlements"] = sum(
+            1 for x in self.settled if x["resolved_by"] == FUTURES_FALLBACK
+        )
         return rep
+
+
+class _Held:
+    """A broker position as the safety rules read it (entry time and price, cost, window end)."""
+
+    def __init__(self, pos: Position, window_end: float = float("inf")) -> None:
+        self.key = self.trade_id = pos.market
+        self.market = pos.market
+        self.side = pos.token
+        self.entry_time = pos.opened_ts
+        self.entry_price = pos.cost / pos.shares if pos.shares > 0 else 0.0
+        self.cost = self.size_dollars = pos.cost
+        self.window_end = window_end

@@ -20,7 +20,7 @@ real volume-expansion ratio, books apply ``price_change`` deltas as well as snap
 | 11  | vol_expansion   | mean quote volume of the last 5 closed 1m klines / last 60, minus 1     | ratio |
 | 12  | has_position    | 1 if a position is open                                                 | flag  |
 | 13  | position_side   | +1 UP, -1 DOWN, 0 flat                                                  | sign  |
-| 14  | unrealized_pnl  | (exit value at the best bid after taker fee - cost) / cost              | ROI   |
+| 14  | unrealized_pnl  | (exit value at the best bid after taker fee - cost) / cost (one function: `unrealized_roi`) | ROI |
 | 15  | time_remaining  | seconds to window end / 900                                             | frac  |
 | 16  | vol_regime      | 1 if std(1m log returns, last 60 klines) * sqrt(60) > 1%                | flag  |
 | 17  | trend_regime    | 1 if abs(close_t / close_{t-60 klines} - 1) > 0.5%                      | flag  |
@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stratforge.trader.fees import FeeSchedule
 from stratforge.trader.markets.messages import AggTrade, BookSnapshot, Kline, PriceChange
 
 N_FEATURES = 18
@@ -327,6 +328,26 @@ class PositionView:
     unrealized_roi: float = 0.0
 
 
+def unrealized_roi(shares: float, cost: float, token_book: OrderBook, fees: FeeSchedule) -> float:
+    """Feature 14 before clamping, the one definition for training, evaluation and live trading:
+    the return on cost if the position were sold now at its own token's best bid, after the taker
+    fee of that sale (in USDC, see `fees`). -1 when the token has no bid; 0 without a cost."""
+    if cost <= 0:
+        return 0.0
+    bid = token_book.best_bid()
+    if bid is None:
+        return -1.0
+    return (shares * bid - fees.fee_usdc(shares, bid)) / cost - 1.0
+
+
+def position_view(
+    token: str, shares: float, cost: float, up_book: OrderBook, fees: FeeSchedule
+) -> PositionView:
+    """The PositionView of an open position of ``token`` ("UP"/"DOWN") given the market's UP book."""
+    own = up_book if token == "UP" else up_book.complement()
+    return PositionView(1 if token == "UP" else -1, unrealized_roi(shares, cost, own, fees))
+
+
 def compute_features(
     flow: FuturesFlow, mbook: MarketBook, pos: PositionView, now: float, window_end: float
 ) -> np.ndarray:
@@ -378,6 +399,13 @@ class HistoryWindow:
 
     def reset(self) -> None:
         self._rows.clear()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def rows(self) -> list[list[float]]:
+        """The pushed rows, oldest first (what a checkpoint stores; push them back to restore)."""
+        return [r.tolist() for r in self._rows]
 
     def push(self, features: np.ndarray) -> np.ndarray:
         self._rows.append(np.asarray(features, dtype=np.float32).copy())

@@ -344,11 +344,20 @@ def _paths_for(path: Path, create: bool = False) -> tuple[Path, Path]:
     return path / WEIGHTS_NAME, path / STATS_NAME
 
 
+class ModelFileError(ValueError):
+    """A model file that cannot be read (truncated, corrupt, wrong format): the message says which."""
+
+
 def _read_stats(stats_path: Path) -> tuple[RewardStats | None, dict[str, np.ndarray]]:
     if not stats_path.exists():
         return None, {}
-    with np.load(stats_path, allow_pickle=False) as z:
-        data = {k: z[k] for k in z.files}
+    try:
+        with np.load(stats_path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except Exception as exc:  # zipfile/pickle/OS errors of a damaged .npz
+        raise ModelFileError(
+            f"{stats_path} is not a readable stats file ({type(exc).__name__}: {exc})"
+        ) from None
     reward = None
     if {"reward_mean", "reward_std", "reward_count"} <= data.keys():
         reward = RewardStats.from_saved(
@@ -361,7 +370,11 @@ def _read_weights(path: Path) -> tuple[dict[str, mx.array], Path]:
     weights_path, stats_path = _paths_for(path)
     if not weights_path.exists():
         raise FileNotFoundError(f"no model weights at {weights_path}")
-    return dict(mx.load(str(weights_path))), stats_path
+    try:
+        return dict(mx.load(str(weights_path))), stats_path
+    except Exception as exc:  # MLX raises RuntimeError on a truncated or corrupt safetensors file
+        msg = " ".join(str(exc).split())
+        raise ModelFileError(f"{weights_path} is not a readable safetensors file ({msg})") from None
 
 
 def _kind_of(weights: dict[str, Any]) -> str:
@@ -389,10 +402,15 @@ def _load(path: str | Path, expect: str | None) -> Policy:
     kind = _kind_of(weights)
     if expect is not None and kind != expect:
         raise ValueError(f"{path} holds a {kind} model, not a {expect} model")
-    actor, critic = _build(kind, weights)
-    policy = Policy(kind, actor, critic)
-    # strict: every key of the file must match a parameter of the same shape and vice versa.
-    policy.net.load_weights(list(weights.items()), strict=True)
+    try:
+        actor, critic = _build(kind, weights)
+        policy = Policy(kind, actor, critic)
+        # strict: every key of the file must match a parameter of the same shape and vice versa.
+        policy.net.load_weights(list(weights.items()), strict=True)
+    except (KeyError, ValueError, IndexError) as exc:
+        raise ModelFileError(
+            f"{path} does not hold the trader's network ({type(exc).__name__}: {exc})"
+        ) from None
     reward, extra = _read_stats(stats_path)
     if reward is not None:
         policy.reward_stats = reward

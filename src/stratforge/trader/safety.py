@@ -12,7 +12,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stratforge.trader.positions import Position
 
 # Exit reasons (all fit the 40-char trades.exit_reason column).
 WINDOW_END = "window_end"
@@ -23,6 +26,7 @@ STOP_LOSS = "stop_loss"
 SHUTDOWN = "shutdown"
 SETTLEMENT = "settlement"
 SIGNAL = "signal"
+FEED_DEGRADED = "feed_degraded"  # an entry block, not an exit
 
 
 @dataclass
@@ -40,19 +44,6 @@ class SafetyConfig:
     max_positions: int = 4
     max_exposure: float = 200.0  # dollars at cost over all open positions
     kill_switch_file: Path | None = None
-
-
-@dataclass
-class PositionView:
-    """What the rules need to know about an open position (times in epoch seconds)."""
-
-    key: str
-    market: str
-    side: str
-    entry_time: float
-    entry_price: float
-    size_dollars: float
-    window_end: float
 
 
 @dataclass
@@ -83,7 +74,7 @@ class Safety:
         self.state = SafetyState()
 
     # -- exits ----------------------------------------------------------------------------------------
-    def exit_reason(self, pos: PositionView, mark: Mark, now: float | None = None) -> str | None:
+    def exit_reason(self, pos: Position, mark: Mark, now: float | None = None) -> str | None:
         """The first rule that says ``pos`` must close now, or None."""
         cfg = self.config
         now = self.clock() if now is None else now
@@ -101,24 +92,32 @@ class Safety:
                 return STOP_LOSS
         return None
 
-    def exits(self, positions: Iterable[PositionView], marks: dict[str, Mark]) -> list[tuple[str, str]]:
-        """``(position key, reason)`` for every position a rule closes."""
+    def exits(self, positions: Iterable[Position], marks: dict[str, Mark]) -> list[tuple[str, str]]:
+        """``(trade id, reason)`` for every position a rule closes (marks are keyed by trade id)."""
         now = self.clock()
         out = []
         for pos in positions:
-            reason = self.exit_reason(pos, marks.get(pos.key, Mark(None, None)), now)
+            reason = self.exit_reason(pos, marks.get(pos.trade_id, Mark(None, None)), now)
             if reason is not None:
-                out.append((pos.key, reason))
+                out.append((pos.trade_id, reason))
         return out
 
     # -- entries --------------------------------------------------------------------------------------
-    def entry_block(self, open_positions: Iterable[PositionView], size_dollars: float) -> str | None:
-        """Why a new position of ``size_dollars`` may not open now, or None when it may."""
+    def entry_block(
+        self, open_positions: Iterable[Position], size_dollars: float, feed_problem: str | None = None
+    ) -> str | None:
+        """Why a new position of ``size_dollars`` may not open now, or None when it may.
+
+        ``feed_problem`` names a degraded feed (see :mod:`stratforge.trader.feed_health`): no entry is
+        made on data the worker cannot trust; exits keep running.
+        """
         cfg = self.config
         now = self.clock()
         self._roll_day(now)
         if self.kill_switch_active():
             return "kill_switch"
+        if feed_problem:
+            return FEED_DEGRADED
         if self.state.daily_pnl <= -cfg.daily_loss_limit:
             return "daily_loss_limit"
         if now < self.state.paused_until:
@@ -126,7 +125,7 @@ class Safety:
         positions = list(open_positions)
         if len(positions) >= cfg.max_positions:
             return "max_positions"
-        exposure = sum(p.size_dollars for p in positions)
+        exposure = sum(p.cost for p in positions)
         if exposure + size_dollars > cfg.max_exposure + 1e-9:
             return "max_exposure"
         return None
@@ -149,7 +148,7 @@ class Safety:
                 tripped.append("consecutive_losses")
         else:
             self.state.consecutive_losses = 0
-        self.state.trips.extend(tripped)
+        self.state.trips = (self.state.trips + tripped)[-50:]  # the recent ones (bounded state)
         return tripped
 
     # -- kill switch ----------------------------------------------------------------------------------

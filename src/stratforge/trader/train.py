@@ -1,4 +1,5 @@
-"""Training, evaluation and backtest loops of the RL trader.
+"""Training of the RL trader (PPO on the training environment), model loading and the equity plot.
+Evaluation and backtests run the trading engine: see `stratforge.trader.evaluation`.
 
 Seeds: training episode k of run seed s uses synthetic session seed ``s * 100_000 + k`` (s < 100);
 evaluation uses seeds from ``EVAL_SEED_BASE`` (10,000,000) upwards, which training never touches, so
@@ -10,18 +11,17 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from stratforge import stats
 from stratforge.trader.baselines import BASELINES, ModelPolicy, TraderPolicy, make_baseline
 from stratforge.trader.broker import BrokerConfig
-from stratforge.trader.env import EnvConfig, Observation, TraderEnv
-from stratforge.trader.markets.synthetic import SyntheticConfig
+from stratforge.trader.env import EnvConfig, Observation, Tape, TraderEnv
+from stratforge.trader.markets.synthetic import DEFAULT_LAG_S, SyntheticConfig
 
 EVAL_SEED_BASE = 10_000_000
 #: The published Phase 5 weights (a directory holding rl_model.safetensors) are found through this
@@ -65,8 +65,9 @@ class TrainConfig:
     buffer_size: int = 512
     minibatch_size: int = 128
     n_epochs: int = 4
-    lag_s: tuple[float, float] = (15.0, 40.0)  # synthetic book lag range
-    imbalance_lean: float = 0.25  # synthetic stale-side thinning
+    lag_s: tuple[float, float] = DEFAULT_LAG_S  # synthetic book lag range (honest: 0-2 s)
+    imbalance_lean: float = 0.0  # synthetic stale-side thinning (> 0: the old market's tell)
+    sizing: str = "confidence"  # entry sizing (see `sizing`): "confidence" or "fixed"
     checkpoint_every: int = 20  # updates between checkpoints
     n_envs: int = 4  # episodes run in lockstep (batched policy calls)
 
@@ -75,6 +76,7 @@ class TrainConfig:
             tick_s=self.tick_s,
             broker=BrokerConfig(trade_usd=self.trade_usd, latency_s=self.latency_s),
             synthetic=SyntheticConfig(lag_s=self.lag_s, imbalance_lean=self.imbalance_lean),
+            sizing=self.sizing,
         )
 
 
@@ -95,9 +97,12 @@ def train(
     cfg: TrainConfig,
     out_dir: str | Path,
     progress: Callable[[int, dict[str, Any]], None] | None = None,
+    tape: Tape | None = None,
 ) -> dict[str, Any]:
-    """Train a PPO agent on synthetic sessions; writes out_dir/{model/, checkpoints/, updates.csv,
-    train_config.json, train_summary.json}. `progress(episode, stats)` is called after each episode."""
+    """Train a PPO agent on synthetic sessions (or, with `tape`, on repeated passes over one recorded
+    session: the training part of a walk-forward split); writes out_dir/{model/, checkpoints/,
+    updates.csv, train_config.json, train_summary.json}. `progress(episode, stats)` is called after
+    each episode."""
     from stratforge.trader.ppo import PPOAgent, PPOConfig, UpdateLog
 
     if not 0 <= cfg.seed < 100:
@@ -124,7 +129,7 @@ def train(
     n_done = 0
     # Several episodes run in lockstep so one policy call serves all their markets (MLX call overhead
     # dominates small batches). Each env is its own episode; market ids are unique across sessions.
-    envs = [TraderEnv(cfg.env_config()) for _ in range(max(1, min(cfg.n_envs, cfg.episodes)))]
+    envs = [TraderEnv(cfg.env_config(), tape=tape) for _ in range(max(1, min(cfg.n_envs, cfg.episodes)))]
     running: list[tuple[TraderEnv, Observation, int]] = []
     next_ep = 0
     for env in envs:
@@ -135,9 +140,10 @@ def train(
         parts = [(np.flatnonzero(obs.mask), obs) for _, obs, _ in running]
         feats = np.concatenate([o.features[idx] for idx, o in parts])
         hist = np.concatenate([o.history[idx] for idx, o in parts])
+        # Trajectory ids are per episode and market: envs replaying one tape see the same markets.
         ids = [
-            env.current[i].condition_id  # type: ignore[union-attr]
-            for (env, _, _), (idx, _) in zip(running, parts, strict=True)
+            f"{ep}:{env.current[i].condition_id}"  # type: ignore[union-attr]
+            for (env, _, ep), (idx, _) in zip(running, parts, strict=True)
             for i in idx
         ]
         if len(ids):
@@ -196,7 +202,7 @@ def train(
 
 
 # ------------------------------------------------------------------------------------------------
-# Evaluation
+# Policies for evaluation
 # ------------------------------------------------------------------------------------------------
 
 
@@ -214,117 +220,7 @@ def load_trader_policy(spec: str) -> TraderPolicy:
     return ModelPolicy(load_policy(path), name="model")
 
 
-def choose(probs: np.ndarray, rng: np.random.Generator, greedy: bool) -> np.ndarray:
-    probs = np.asarray(probs, dtype=np.float64)
-    if greedy:
-        return probs.argmax(axis=1).astype(np.int64)
-    cdf = np.cumsum(probs, axis=1)
-    u = rng.random(len(probs)) * cdf[:, -1]
-    return (u[:, None] >= cdf[:, :-1]).sum(axis=1).astype(np.int64)
-
-
-def _act(
-    policy: TraderPolicy, obs: Observation, rng: np.random.Generator, greedy: bool, n: int
-) -> np.ndarray:
-    actions = np.zeros(n, dtype=np.int64)
-    idx = np.flatnonzero(obs.mask)
-    if len(idx):
-        ctx = {k: v[idx] for k, v in obs.context.items()}
-        probs = policy.action_probs(obs.features[idx], obs.history[idx], ctx)
-        actions[idx] = choose(probs, rng, greedy)
-    return actions
-
-
-def run_episode(
-    policy: TraderPolicy, env: TraderEnv, seed: int | None = None, greedy: bool = False
-) -> dict[str, Any]:
-    """Run one episode; the action-sampling stream is seeded by the session seed (paired runs)."""
-    rng = np.random.default_rng([0 if seed is None else seed, 17])
-    obs, _ = env.reset(seed=seed)
-    done = False
-    while not done:
-        obs, _, done, _, _ = env.step(_act(policy, obs, rng, greedy, env.n))
-    return env.report()
-
-
-def mean_ci(x: Sequence[float]) -> dict[str, float]:
-    """Mean and 95% interval (stratforge.stats.mean_ci) as a JSON-ready dict; NaN bounds below n = 2."""
-    n = len(x)
-    if n < 2:
-        return {"mean": float(np.mean(x)) if n else 0.0, "lo": float("nan"), "hi": float("nan"), "n": n}
-    ci = stats.mean_ci(x)
-    return {"mean": ci.mean, "lo": ci.low, "hi": ci.high, "n": n}
-
-
-@dataclass
-class EvalResult:
-    seeds: list[int]
-    pnl: dict[str, list[float]]  # per policy, per episode PnL after fees
-    reports: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-    def summary(self, agent: str = "model") -> dict[str, Any]:
-        out: dict[str, Any] = {"episodes": len(self.seeds), "seeds": [self.seeds[0], self.seeds[-1]]}
-        pol: dict[str, Any] = {}
-        for name, pnls in self.pnl.items():
-            reps = self.reports.get(name, [])
-            trades = sum(r["n_trades"] for r in reps)
-            wins = sum(round(r["win_rate"] * r["n_trades"]) for r in reps)
-            pol[name] = {
-                "total_pnl": float(np.sum(pnls)),
-                "pnl_per_episode": mean_ci(pnls),
-                "trades": trades,
-                "win_rate": wins / trades if trades else 0.0,
-                "fees_paid": float(sum(r["fees_paid"] for r in reps)),
-                "roi": float(np.sum(pnls)) / max(sum(r["roi_cost"] for r in reps), 1e-9) if reps else 0.0,
-            }
-        out["policies"] = pol
-        if agent in self.pnl:
-            diffs = {}
-            for name, pnls in self.pnl.items():
-                if name == agent:
-                    continue
-                d = np.asarray(self.pnl[agent]) - np.asarray(pnls)
-                ci = mean_ci(d)
-                ci["beats"] = bool(ci["lo"] > 0)
-                diffs[name] = ci
-            out["paired_difference"] = diffs
-            if "oracle" in self.pnl:
-                o = float(np.sum(self.pnl["oracle"]))
-                out["oracle_share"] = float(np.sum(self.pnl[agent])) / o if o > 0 else float("nan")
-            out["beats_all_non_oracle"] = all(v["beats"] for k, v in diffs.items() if k != "oracle")
-        return out
-
-
-def evaluate(
-    policies: dict[str, TraderPolicy],
-    seeds: Sequence[int],
-    env_cfg: EnvConfig | None = None,
-    greedy: bool = False,
-    progress: Callable[[int], None] | None = None,
-) -> EvalResult:
-    """Run every policy on the same held-out sessions (paired by seed)."""
-    from stratforge.trader.markets.synthetic import generate_session
-
-    env_cfg = env_cfg or EnvConfig()
-    res = EvalResult(list(seeds), {k: [] for k in policies}, {k: [] for k in policies})
-    for j, seed in enumerate(seeds):
-        session = generate_session(seed, env_cfg.synthetic)
-        env = TraderEnv(env_cfg, session=session)
-        for name, pol in policies.items():
-            if hasattr(pol, "_mids"):
-                pol._mids.clear()  # stateful rule: start every episode fresh
-            rep = run_episode(pol, env, seed=seed, greedy=greedy)
-            rep["roi_cost"] = rep["pnl"] / rep["roi"] if rep["roi"] else 0.0
-            rep["equity_final"] = rep["equity"][-1][1]
-            del rep["equity"]
-            res.pnl[name].append(float(rep["pnl"]))
-            res.reports[name].append(rep)
-        if progress is not None:
-            progress(j)
-    return res
-
-
-def plot_equity(res: EvalResult, path: str | Path, agent: str = "model") -> Path:
+def plot_equity(res: Any, path: str | Path, agent: str = "model") -> Path:
     """Cumulative PnL over the evaluation episodes, agent vs baselines."""
     import matplotlib
 
@@ -345,25 +241,3 @@ def plot_equity(res: EvalResult, path: str | Path, agent: str = "model") -> Path
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
-
-
-def backtest(
-    policy: TraderPolicy, replay_path: str | Path, env_cfg: EnvConfig | None = None, greedy: bool = True
-) -> dict[str, Any]:
-    """Run a policy over a replay file; returns the broker report plus the settled markets."""
-    from stratforge.trader.markets.replay import read_session
-
-    session = read_session(replay_path)
-    env = TraderEnv(env_cfg or EnvConfig(), session=session)
-    rng = np.random.default_rng(0)
-    obs, _ = env.reset()
-    done = False
-    steps = 0
-    while not done:
-        obs, _, done, _, _ = env.step(_act(policy, obs, rng, greedy, env.n))
-        steps += 1
-    rep = env.report()
-    rep["steps"] = steps
-    rep["markets"] = env.settled
-    rep["trades"] = [asdict(t) | {"pnl": t.pnl} for t in env.broker.trades]
-    return rep

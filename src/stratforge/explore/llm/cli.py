@@ -22,6 +22,7 @@ from stratforge.explore.llm.types import LLMConfigError
 
 llm_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, help="LLM backends and cache.")
 err = Console(stderr=True, soft_wrap=True)  # one line per message, whatever the terminal width
+DEFAULT_CACHE_DIR = ".stratforge/llm-cache"  # `ask` outside a run; `explore run` uses its state dir
 
 
 def config_from_cli(config_file: Path | None = None, **options: Any) -> LLMConfig:
@@ -80,6 +81,8 @@ def ask(
         replay_of=replay_of,
         use_cache=False if no_cache else None,
     )
+    if cfg.cache_dir is None:
+        cfg.cache_dir = DEFAULT_CACHE_DIR
     prompt = _read(prompt_file)
     system = _read(system_file) if system_file else None
     be = make_backend(cfg)
@@ -138,7 +141,7 @@ def extract_cmd(
 
 @llm_app.command("cache")
 def cache_cmd(
-    cache_dir: Path = typer.Option(Path(".stratforge/llm-cache"), "--cache-dir"),
+    cache_dir: Path = typer.Option(Path(DEFAULT_CACHE_DIR), "--cache-dir"),
 ) -> None:
     """Summarise a response cache: entries, bytes, and tokens/cost it saves on replay."""
     cache = ResponseCache(cache_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,12 +13,31 @@ from stratforge.explore.llm.types import LLMConfigError
 
 BACKENDS = ("codex", "claude", "anthropic", "openai", "replay")
 LIVE_BACKENDS = ("codex", "claude", "anthropic", "openai")
+CLI_BACKENDS = ("codex", "claude")
 
 DEFAULT_BASE_URLS = {
     "anthropic": "https://api.anthropic.com",
     "openai": "https://api.openai.com/v1",
 }
-DEFAULT_API_KEY_ENVS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY"}
+# The variables each client itself reads for its base URL (honoured when `base_url` is not set).
+BASE_URL_ENVS = {
+    "anthropic": "ANTHROPIC_BASE_URL",
+    "openai": "OPENAI_BASE_URL",
+    "claude": "ANTHROPIC_BASE_URL",
+}
+DEFAULT_API_KEY_ENVS = {
+    "anthropic": "ANTHROPIC_API_KEY",
+    "openai": "OPENAI_API_KEY",
+    "codex": "CODEX_API_KEY",  # codex exec reads this one, not OPENAI_API_KEY
+    "claude": "ANTHROPIC_API_KEY",
+}
+
+
+def base_url_for(kind: str, base_url: str | None) -> str:
+    """`base_url`, else the client's own environment variable, else the public endpoint ("" if none)."""
+    env = BASE_URL_ENVS.get(kind)
+    url = base_url or (os.environ.get(env) if env else None) or DEFAULT_BASE_URLS.get(kind, "")
+    return url.rstrip("/")
 
 
 @dataclass
@@ -28,20 +48,23 @@ class LLMConfig:
     model: str = ""
     base_url: str | None = None
     api_key_env: str | None = None
-    timeout_s: float = 300.0
-    max_tokens: int = 8000
-    temperature: float | None = None
+    # A hung provider costs one timeout per iteration (timeouts are not retried within a call),
+    # and a dead one opens the breaker after `breaker_threshold` failed attempts.
+    timeout_s: float = 180.0
+    max_tokens: int = 8000  # HTTP backends only: the CLIs choose their own
+    temperature: float | None = None  # HTTP backends only
     min_interval_s: float = 0.0
-    price_per_mtok_in: float = 0.0
+    price_per_mtok_in: float = 0.0  # 0/0 = the reported cost, else the price table
     price_per_mtok_out: float = 0.0
+    price_file: str | None = None  # TOML overriding entries of the shipped price table
     budget_usd: float | None = None
-    cache_dir: str | None = ".stratforge/llm-cache"
+    cache_dir: str | None = None  # None: the run's state directory (explore) / .stratforge/llm-cache (ask)
     # Resilience: bounded retries with exponential backoff and jitter, and a circuit breaker.
     use_cache: bool = True
-    max_retries: int = 3
+    max_retries: int = 2
     backoff_base_s: float = 2.0
     backoff_max_s: float = 60.0
-    max_retry_after_s: float = 300.0
+    max_retry_after_s: float = 120.0
     breaker_threshold: int = 5
     breaker_cooldown_s: float = 120.0
     seed: int = 0
@@ -75,13 +98,12 @@ class LLMConfig:
             raise LLMConfigError(f"budget_usd must be >= 0, got {self.budget_usd}")
         if self.max_retries < 0 or self.breaker_threshold < 1:
             raise LLMConfigError("max_retries must be >= 0 and breaker_threshold >= 1")
-        if self.backend == "replay" and not self.cache_dir:
-            raise LLMConfigError("the replay backend needs a cache_dir to read from")
+        if self.backend in ("anthropic", "openai") and not self.model.strip():
+            raise LLMConfigError(f"the {self.backend} backend needs a model name (--model)")
 
     @property
     def effective_base_url(self) -> str:
-        url = self.base_url or DEFAULT_BASE_URLS.get(self.backend, "")
-        return url.rstrip("/")
+        return base_url_for(self.backend, self.base_url)
 
     @property
     def effective_api_key_env(self) -> str | None:

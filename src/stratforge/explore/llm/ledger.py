@@ -68,10 +68,6 @@ class CostLedger:
         with self._lock:
             return sum(1 for e in self.entries if not e.cached)
 
-    @property
-    def remaining_usd(self) -> float | None:
-        return None if self.budget_usd is None else max(0.0, self.budget_usd - self.spent_usd)
-
     def check(self) -> None:
         """Raise `BudgetExceeded` if the budget is already spent."""
         if self.budget_usd is None:

@@ -142,13 +142,20 @@ class CircuitBreaker:
             return "half-open"
         return "open"
 
-    def before_call(self) -> None:
+    def retry_in(self) -> float:
+        """Seconds until a call may be sent (0 when closed or half-open)."""
         with self._lock:
-            if self._state() == "open":
-                left = self.cooldown_s - (self.clock.monotonic() - (self.opened_at or 0.0))
-                raise CircuitOpen(
-                    f"circuit open after {self.failures} consecutive failures; retry in {left:.0f}s"
-                )
+            if self._state() != "open":
+                return 0.0
+            return max(0.0, self.cooldown_s - (self.clock.monotonic() - (self.opened_at or 0.0)))
+
+    def before_call(self) -> None:
+        left = self.retry_in()
+        if left > 0:
+            raise CircuitOpen(
+                f"circuit open after {self.failures} consecutive failures; retry in {left:.0f}s",
+                retry_in_s=left,
+            )
 
     def success(self) -> None:
         with self._lock:

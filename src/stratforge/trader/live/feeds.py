@@ -36,9 +36,16 @@ class _Feed:
         self.connects = 0
         self.last_message: float | None = None
         self._closed = False
+        self._ws: Any = None  # the open connection (to drop it on a resubscription)
 
     def close(self) -> None:
         self._closed = True
+
+    async def reconnect(self) -> None:
+        """Drop the current connection; the iterator reconnects (and resubscribes) at once."""
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
 
     def _connect_url(self) -> str:
         return self.url
@@ -60,6 +67,7 @@ class _Feed:
                 async with websockets.connect(self._connect_url(), ping_interval=20, open_timeout=10) as ws:
                     self.connects += 1
                     backoff = 0.5
+                    self._ws = ws
                     await self._subscribe(ws)
                     keep = asyncio.create_task(self._keepalive(ws))
                     try:
@@ -82,6 +90,7 @@ class _Feed:
                                     yield self.source, out
                     finally:
                         keep.cancel()
+                        self._ws = None
             except (TimeoutError, OSError, websockets.WebSocketException) as exc:
                 if self._closed:
                     return
@@ -94,20 +103,39 @@ class _Feed:
 
 
 class ClobMarketFeed(_Feed):
-    """Polymarket market channel: ``book`` snapshots, ``price_change`` deltas, ``last_trade_price``.
+    """Polymarket market channel: ``book`` snapshots, ``price_change`` deltas, ``last_trade_price`` and
+    ``market_resolved`` (the winning token of a resolved market).
 
-    Subscribes with ``{"assets_ids": [...], "type": "market"}`` and keeps the socket alive with the
-    text ``PING`` the venue expects every ~10 s.
+    Subscribes with ``{"assets_ids": [...], "type": "market", "custom_feature_enabled": true}`` (the
+    flag enables ``market_resolved``) and keeps the socket alive with the text ``PING`` the venue
+    expects every ~10 s. The channel has no unsubscribe: :meth:`set_assets` with a changed token list
+    drops the connection, and the reconnect subscribes to the new list only.
     """
 
     source = "polymarket"
+    EVENTS = ("book", "price_change", "last_trade_price", "market_resolved")
 
     def __init__(self, asset_ids: list[str], url: str = CLOB_WS_URL, **kw: Any) -> None:
         super().__init__(url, **kw)
-        self.asset_ids = list(asset_ids)
+        self._assets = list(asset_ids)
+
+    @property
+    def asset_ids(self) -> list[str]:
+        return list(self._assets)
+
+    async def set_assets(self, asset_ids: list[str]) -> bool:
+        """Follow a new token list (run on the feed's event loop); True when it changed."""
+        new = list(asset_ids)
+        if new == self._assets:
+            return False
+        self._assets = new
+        await self.reconnect()
+        return True
 
     async def _subscribe(self, ws: Any) -> None:
-        await ws.send(json.dumps({"assets_ids": self.asset_ids, "type": "market"}))
+        await ws.send(
+            json.dumps({"assets_ids": self._assets, "type": "market", "custom_feature_enabled": True})
+        )
 
     async def _keepalive(self, ws: Any) -> None:
         while True:
@@ -115,7 +143,7 @@ class ClobMarketFeed(_Feed):
             await ws.send("PING")
 
     def _shape(self, item: dict[str, Any]) -> dict[str, Any] | None:
-        return item if item.get("event_type") in ("book", "price_change", "last_trade_price") else None
+        return item if item.get("event_type") in self.EVENTS else None
 
 
 class BinanceFuturesFeed(_Feed):

@@ -2,7 +2,10 @@
 
 Each line is one raw venue payload with its source and our receive time, so a recording replays
 through exactly the parser the live worker uses. Market definitions from discovery are written as
-``meta`` records first. Lines are flushed as they arrive: a killed recorder keeps everything written.
+``meta`` records first. Each line is written whole and flushed as it arrives, so a killed recorder
+keeps everything written: the reader skips a partial last line, and appending to a cut recording
+first drops that partial line, so the file stays one valid record per line. The CLOB feed subscribes
+with ``custom_feature_enabled`` so the venue's ``market_resolved`` events are recorded too.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ class ReplayWriter:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _drop_partial_last_line(self.path)
         self._fh: IO[str] = self.path.open("a", encoding="utf-8")
         self.count = 0
 
     def write(self, source: str, raw: dict[str, Any], recv_ts: float | None = None) -> None:
+        # One write per record: a kill leaves at most one partial line at the end.
         self._fh.write(replay_line(source, raw, time.time() if recv_ts is None else recv_ts) + "\n")
         self._fh.flush()
         self.count += 1
@@ -40,6 +45,29 @@ class ReplayWriter:
 
     def close(self) -> None:
         self._fh.close()
+
+
+def _drop_partial_last_line(path: Path) -> None:
+    """Truncate a recording cut mid-line back to its last complete line (appends then stay valid)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as fh:
+        fh.seek(-1, 2)
+        if fh.read(1) == b"\n":
+            return
+        size = fh.seek(0, 2)
+        block = 1 << 16
+        pos = size
+        while pos > 0:
+            step = min(block, pos)
+            pos -= step
+            fh.seek(pos)
+            chunk = fh.read(step)
+            k = chunk.rfind(b"\n")
+            if k >= 0:
+                fh.truncate(pos + k + 1)
+                return
+        fh.truncate(0)
 
 
 async def record(

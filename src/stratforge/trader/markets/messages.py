@@ -8,7 +8,8 @@ Raw shapes (what the venues send):
 
 - Polymarket CLOB market channel, ``event_type`` ``book`` (full snapshot of one token's book),
   ``price_change`` (level deltas: new absolute size at a price, 0 removes the level; side ``BUY`` is a
-  bid level, ``SELL`` an ask level) and ``last_trade_price``.
+  bid level, ``SELL`` an ask level), ``last_trade_price`` and ``market_resolved`` (the winning token id;
+  sent only to subscriptions with ``custom_feature_enabled: true``).
 - Binance USD-M futures ``aggTrade`` (``m`` true = buyer is maker, i.e. a taker sell) and ``kline``.
 - ``meta`` records (our own): market definitions and resolutions, which the venues give via REST.
 """
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from stratforge.trader.fees import FeeSchedule, schedule_from_metadata
 
 ASSETS: tuple[str, ...] = ("BTC", "ETH", "SOL", "XRP")
 SYMBOLS: dict[str, str] = {a: f"{a}USDT" for a in ASSETS}
@@ -35,6 +38,7 @@ class MarketInfo:
     down_token: str
     strike: float | None = None  # asset price at window start; derived from the feed when None
     window_end: float = 0.0
+    fees: FeeSchedule | None = None  # the market's taker fee schedule; None: the broker's default
 
     def __post_init__(self) -> None:
         if not self.window_end:
@@ -57,6 +61,25 @@ class Resolution:
     @property
     def up_wins(self) -> bool:
         return self.final >= self.strike
+
+
+@dataclass(slots=True)
+class MarketResolved:
+    """The venue's ``market_resolved`` event (market channel with ``custom_feature_enabled``): the
+    winning outcome token of a market. The venue's word, so it outranks any price we observed."""
+
+    ts: float
+    market: str  # condition id
+    winning_asset_id: str
+    winning_outcome: str = ""  # "Up" / "Down" label as the venue sends it
+
+    def up_wins(self, info: MarketInfo) -> bool | None:
+        """True/False when the winner is one of the market's tokens, None when it is neither."""
+        if self.winning_asset_id == info.up_token:
+            return True
+        if self.winning_asset_id == info.down_token:
+            return False
+        return None
 
 
 @dataclass(slots=True)
@@ -119,7 +142,7 @@ class Kline:
     closed: bool
 
 
-Message = MarketInfo | Resolution | BookSnapshot | PriceChange | LastTrade | AggTrade | Kline
+Message = MarketInfo | Resolution | MarketResolved | BookSnapshot | PriceChange | LastTrade | AggTrade | Kline
 
 
 def _ms(t: float) -> int:
@@ -204,6 +227,14 @@ def to_raw(msg: Message) -> tuple[str, dict[str, Any]]:
             "window_start": int(msg.window_start),
             "window_end": int(msg.window_end),
             "strike": msg.strike,
+        } | ({} if msg.fees is None else {"fee_rate": msg.fees.rate, "fee_exponent": msg.fees.exponent})
+    if isinstance(msg, MarketResolved):
+        return "polymarket", {
+            "event_type": "market_resolved",
+            "market": msg.market,
+            "winning_asset_id": msg.winning_asset_id,
+            "winning_outcome": msg.winning_outcome,
+            "timestamp": str(_ms(msg.ts)),
         }
     if isinstance(msg, Resolution):
         return "meta", {
@@ -253,6 +284,12 @@ def from_raw(source: str, raw: dict[str, Any] | list[Any]) -> list[Message]:
                     rows = [dict(c, asset_id=raw["asset_id"]) for c in raw.get("changes", [])]
                 changes = [(r["asset_id"], float(r["price"]), r["side"], float(r["size"])) for r in rows]
                 return [PriceChange(ts, raw.get("market", ""), changes)]
+            if et == "market_resolved":
+                return [
+                    MarketResolved(
+                        ts, raw["market"], str(raw["winning_asset_id"]), str(raw.get("winning_outcome", ""))
+                    )
+                ]
             if et == "last_trade_price":
                 return [
                     LastTrade(
@@ -304,6 +341,7 @@ def from_raw(source: str, raw: dict[str, Any] | list[Any]) -> list[Message]:
                         raw["down_token"],
                         None if strike is None else float(strike),
                         float(raw.get("window_end") or 0.0),
+                        schedule_from_metadata(raw),
                     )
                 ]
             if t == "resolution":
@@ -316,10 +354,3 @@ def from_raw(source: str, raw: dict[str, Any] | list[Any]) -> list[Message]:
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"malformed {source} message: {exc}") from exc
     return []
-
-
-def message_time(msg: Message) -> float:
-    """Event time used to order a session (market definitions sort at their window start)."""
-    if isinstance(msg, MarketInfo):
-        return msg.window_start
-    return msg.ts

@@ -8,20 +8,41 @@ One JSON object per line: ``{"t": <receive time, ms>, "src": "polymarket" | "bin
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from stratforge.trader.markets.messages import MarketInfo, Message, Resolution, from_raw, to_raw
+from stratforge.trader.markets.messages import (
+    MarketInfo,
+    MarketResolved,
+    Message,
+    Resolution,
+    from_raw,
+    to_raw,
+)
 from stratforge.trader.markets.session import Session
+
+log = logging.getLogger(__name__)
 
 
 class ReplayError(ValueError):
     """A replay file that cannot be read; the message names the line."""
 
 
-def write_session(session: Session, path: str | Path) -> int:
-    """Write a session (markets, feed messages, resolutions) as JSONL. Returns the line count."""
+RESOLUTION_MODES = ("venue", "meta", "both", "none")
+
+
+def write_session(session: Session, path: str | Path, resolutions: str = "both") -> int:
+    """Write a session (markets, feed messages, resolutions) as JSONL. Returns the line count.
+
+    ``resolutions``: ``venue`` keeps only the venue's ``market_resolved`` events (what `trader record`
+    captures), ``meta`` only our ``meta`` resolution records (the resolution source's prices),
+    ``both``, or ``none`` (settlement then falls back to the futures prices, flagged)."""
+    if resolutions not in RESOLUTION_MODES:
+        raise ValueError(f"resolutions must be one of {', '.join(RESOLUTION_MODES)}")
+    venue = resolutions in ("venue", "both")
+    meta = resolutions in ("meta", "both")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
@@ -29,8 +50,11 @@ def write_session(session: Session, path: str | Path) -> int:
         # Market definitions first: they are known (Gamma API) before their books stream.
         for m in session.markets:
             n += _write(fh, m.window_start, m)
-        events: list[tuple[float, Message]] = [(m.ts, m) for m in session.messages]
-        events += [(r.ts, r) for r in session.resolutions.values()]
+        events: list[tuple[float, Message]] = [
+            (m.ts, m) for m in session.messages if venue or not isinstance(m, MarketResolved)
+        ]
+        if meta:
+            events += [(r.ts, r) for r in session.resolutions.values()]
         events.sort(key=lambda e: e[0])
         for t, msg in events:
             n += _write(fh, t, msg)
@@ -45,13 +69,16 @@ def _write(fh: IO[str], t: float, msg: Message) -> int:
 
 
 def iter_messages(path: str | Path) -> Iterator[tuple[float, Message]]:
-    """Stream (receive time in s, typed message) from a replay file."""
+    """Stream (receive time in s, typed message) from a replay file.
+
+    A recording cut by a kill ends in a partial line (no newline, not valid JSON): it is skipped, so
+    the file reads up to its last complete line. A bad line anywhere else is an error naming it."""
     path = Path(path)
     if not path.exists():
         raise ReplayError(f"replay file not found: {path}")
     with path.open() as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.strip()
+        for lineno, raw_line in enumerate(fh, 1):
+            line = raw_line.strip()
             if not line:
                 continue
             try:
@@ -59,6 +86,9 @@ def iter_messages(path: str | Path) -> Iterator[tuple[float, Message]]:
                 t = float(rec["t"]) / 1000.0
                 msgs = from_raw(rec["src"], rec["data"])
             except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                if not raw_line.endswith("\n") and isinstance(exc, json.JSONDecodeError):
+                    log.warning("%s:%d: partial last line (recording cut short), ignored", path, lineno)
+                    return
                 raise ReplayError(f"{path}:{lineno}: bad replay line ({exc})") from exc
             for m in msgs:
                 yield t, m

@@ -10,12 +10,24 @@ Per asset (each with its own random stream derived from the seed, so sessions ar
 - Prediction market: the TRUE UP probability is computable from the path,
   p(t) = Phi(ln(S_t / K) / (sigma_eff * sqrt(T - t))), K = S at window start, sigma_eff the per-second
   volatility including the jump variance. The market maker quotes the UP book around p(t - lag) plus
-  AR(1) noise, on the 0.01 tick grid with 1-2 cent spreads: the stale side of the book is thinner
-  (takers pick it off), so book imbalance and futures returns both lead the book price. The lag is
-  what an agent can exploit; spread and taker fees (see `broker`) are what it has to beat.
+  AR(1) noise, on the 0.01 tick grid with 1-2 cent spreads. Spread and taker fees (see `broker`) are
+  what a taker has to beat; the lag and the quote noise are all there is to exploit.
+
+The default market is honest: the lag is drawn from 0-2 s per market (a public study of 1-second
+recordings of BTC 15-minute markets found Binance leading the Polymarket mid by a median of ~0 s; no
+public measurement supports lags of tens of seconds), and the book's level sizes and the
+``last_trade_price`` sides are independent of the true probability given the quote (sizes are
+persistent log-normal noise; a trade's side follows the quote's last move). So book imbalance tells
+nothing the quote does not (``tests/trader/test_tell.py`` measures this).
+
+The old market is available by flag: ``imbalance_lean > 0`` thins the stale side of the book in
+proportion to the mispricing ``p(t) - quote`` (the tell the first trained model learned to read) and
+``lag_s=(15, 40)`` restores the old lag (``--lean 0.25 --lag 15,40`` on the CLI).
 
 Books are sent as a snapshot at the window start and every 60 s, and as `price_change` deltas in
-between, exactly as the CLOB websocket does.
+between, exactly as the CLOB websocket does. Each market resolves twice over: the resolution source's
+prices (``Session.resolutions``: strike and final spot) and the venue's ``market_resolved`` event
+(the winning token, 2 s after the window end), so recordings can carry either (`replay.write_session`).
 """
 
 from __future__ import annotations
@@ -35,6 +47,7 @@ from stratforge.trader.markets.messages import (
     Kline,
     LastTrade,
     MarketInfo,
+    MarketResolved,
     Message,
     PriceChange,
     Resolution,
@@ -46,6 +59,10 @@ ANNUAL_VOL = {"BTC": 0.45, "ETH": 0.6, "SOL": 0.8, "XRP": 0.75}
 START_PRICE = {"BTC": 95000.0, "ETH": 3300.0, "SOL": 190.0, "XRP": 2.2}
 TRADE_NOTIONAL = {"BTC": 8000.0, "ETH": 5000.0, "SOL": 3000.0, "XRP": 2000.0}
 TICK = 0.01
+DEFAULT_LAG_S = (0.0, 2.0)  # seconds; see the module docstring
+OLD_LAG_S = (15.0, 40.0)  # the first market's lag (with imbalance_lean 0.25): a hidden-tell market
+OLD_LEAN = 0.25
+RESOLUTION_DELAY_S = 2.0  # market_resolved arrives this long after the window end
 
 
 @dataclass
@@ -54,12 +71,12 @@ class SyntheticConfig:
     n_windows: int = 1
     warmup_minutes: int = 60
     flow_lead_s: int = 120  # futures trades start this long before the first window
-    lag_s: tuple[float, float] = (15.0, 40.0)  # per-market book lag behind the true probability
+    lag_s: tuple[float, float] = DEFAULT_LAG_S  # per-market book lag behind the true probability
     book_noise: float = 0.01  # std of the AR(1) noise on the quoted centre
     half_spread: float = 0.005
     levels: int = 6
     level_size: float = 60.0  # shares at the best level (deeper levels hold more)
-    imbalance_lean: float = 0.25  # how strongly the stale side thins, per 0.05 of mispricing
+    imbalance_lean: float = 0.0  # > 0: the stale side thins per 0.05 of mispricing (a tell; off)
     trades_per_s: float = 2.0
     jump_rate_per_hour: float = 2.0
     jump_scale: float = 15.0  # jump std in units of the per-second volatility
@@ -203,6 +220,12 @@ def _gen_asset(
         markets.append(info)
         strike, final = float(price[s_i]), float(price[e_i])
         resolutions[cid] = Resolution(w_start + WINDOW_SECONDS, cid, strike, final)
+        # The venue's word, as the market channel sends it a little after the window ends.
+        winner = info.up_token if final >= strike else info.down_token
+        messages.append(
+            MarketResolved(w_start + WINDOW_SECONDS + RESOLUTION_DELAY_S, cid, winner,
+                           "Up" if final >= strike else "Down")
+        )  # fmt: skip
         idx = np.arange(s_i, e_i + 1)
         tau = (e_i - idx).astype(np.float64)
         sig_eff = np.sqrt(sig_t[idx] ** 2 + sig_eff_base**2)
@@ -234,8 +257,8 @@ def _gen_book(
     ask1 = np.minimum(np.ceil(np.round((c + cfg.half_spread) / TICK, 6)), 99).astype(np.int64)
     bid1 = np.minimum(np.maximum(np.floor(np.round((c - cfg.half_spread) / TICK, 6)), 1), ask1 - 1)
     bid1 = bid1.astype(np.int64)
-    edge = p_true[:n] - c
-    lean = np.exp(cfg.imbalance_lean * edge / 0.05)
+    # The tell (off by default): the stale side thins in proportion to the mispricing.
+    lean = np.exp(cfg.imbalance_lean * (p_true[:n] - c) / 0.05)
     # Per-level size noise, persistent: each (side, level) redraws with probability 0.3 per second.
     L = cfg.levels
     draws = np.exp(rng.normal(0.0, 0.6, (n, 2, L)))
@@ -249,8 +272,10 @@ def _gen_book(
     tilt_exp = 1.0 / (k + 1)
     bid_sz = np.round(depth * lvl[:, 0, :] * lean[:, None] ** tilt_exp, 2).tolist()
     ask_sz = np.round(depth * lvl[:, 1, :] * lean[:, None] ** (-tilt_exp), 2).tolist()
-    bid1_l, ask1_l, edge_l = bid1.tolist(), ask1.tolist(), edge.tolist()
+    bid1_l, ask1_l = bid1.tolist(), ask1.tolist()
+    move_l = np.diff(bid1 + ask1, prepend=bid1[0] + ask1[0]).tolist()
     trade_u = rng.random(n).tolist()
+    side_u = rng.random(n).tolist()
     trade_sz = np.round(rng.uniform(5, 80, n), 2).tolist()
     up, mkt = info.up_token, info.condition_id
     prev_bids: dict[float, float] = {}
@@ -274,7 +299,9 @@ def _gen_book(
             if changes:
                 out.append(PriceChange(ts, mkt, changes))
         if trade_u[i] < 0.3:
-            buy = edge_l[i] > 0
+            # The taker side follows the quote's last move (coin flip when it did not move): public
+            # information only, never the true probability.
+            buy = move_l[i] > 0 or (move_l[i] == 0 and side_u[i] < 0.5)
             out.append(
                 LastTrade(
                     ts + 0.01,

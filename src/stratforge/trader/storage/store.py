@@ -211,12 +211,6 @@ class Store:
             return list(s.scalars(stmt))
 
     # -- metrics, alerts, health -------------------------------------------------------------------
-    def record_metric(self, **fields: Any) -> Metric:
-        row = Metric(**fields)
-        with self.session() as s:
-            s.add(row)
-        return row
-
     def metrics(self, session_id: str, limit: int = 2000) -> list[Metric]:
         with self.session() as s:
             stmt = (
