@@ -5,7 +5,10 @@ Runs ``stratforge explore``'s loop with the default offline proposer from the st
 reference strategy (50 bps starter) on the same seeds, and how many candidates were evaluated per
 hour at how many simulations each (racing stops most of them early).
 
-    python benchmarks/explore_offline.py [--max-runtime 600] [--seed 0] [--workers 2] [--state-dir DIR]
+    python benchmarks/explore_offline.py [--max-runtime 600] [--proposer cmaes|templates] [--seed 0]
+        [--workers 2] [--state-dir DIR]
+
+Run it once per proposer on the same budget to compare them side by side.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--generation-size", type=int, default=4)
+    parser.add_argument("--proposer", choices=["cmaes", "templates"], default="cmaes")
     parser.add_argument("--holdout-sims", type=int, default=2000)
     parser.add_argument("--state-dir", type=Path, default=None)
     args = parser.parse_args()
@@ -40,6 +44,7 @@ def main() -> None:
         seed=args.seed,
         workers=args.workers,
         generation_size=args.generation_size,
+        proposer=args.proposer,
         holdout_sims=args.holdout_sims,
     )
     t0 = time.perf_counter()

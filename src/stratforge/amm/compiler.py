@@ -42,6 +42,7 @@ SETTINGS: dict[str, Any] = {
                 "evm.bytecode.sourceMap",
                 "evm.deployedBytecode.object",
                 "evm.deployedBytecode.sourceMap",
+                "evm.deployedBytecode.immutableReferences",
                 "storageLayout",
             ],
         }
@@ -89,6 +90,9 @@ class CompiledContract:
     source_ids: dict[int, str]
     sources: dict[str, str]
     warnings: list[str] = field(default_factory=list)
+    #: immutable variable name -> byte offsets of its 32-byte words in ``runtime_code`` (solc leaves
+    #: them zero; the constructor fills them), so a compiled template can take new values unrecompiled.
+    immutables: dict[str, tuple[int, ...]] = field(default_factory=dict)
     compiler_version: str = ""
     cache_key: str = ""
     from_cache: bool = False
@@ -301,6 +305,11 @@ def _run_solc(
     for entry in storage:
         file, line = where.get(int(entry.get("astId", -1)), (None, None))
         entry["file"], entry["line"] = file, line
+    immutables: dict[str, list[int]] = {}
+    refs = out["evm"]["deployedBytecode"].get("immutableReferences", {})
+    names = _declared_names(output.get("sources", {}).get(unit, {}).get("ast", {}), {int(k) for k in refs})
+    for ast_id, words in refs.items():
+        immutables[names.get(int(ast_id), f"#{ast_id}")] = sorted(int(w["start"]) for w in words)
     return {
         "contract_name": contract_name,
         "source_name": unit,
@@ -313,6 +322,7 @@ def _run_solc(
         "source_ids": {str(k): v for k, v in source_ids.items()},
         "warnings": warnings,
         "compiler_version": payload.get("version", SOLC_VERSION),
+        "immutables": immutables,
     }
 
 
@@ -352,6 +362,21 @@ def _find_nodes(
             _find_nodes(item, wanted, where, source_ids, sources)
 
 
+def _declared_names(node: Any, wanted: set[int]) -> dict[int, str]:
+    """AST id -> name of the variable declarations in ``wanted``."""
+    found: dict[int, str] = {}
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if item.get("id") in wanted and item.get("nodeType") == "VariableDeclaration":
+                found[item["id"]] = item.get("name", "")
+            stack.extend(v for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
 def _from_record(
     record: dict[str, Any], sources: dict[str, str], key: str, from_cache: bool
 ) -> CompiledContract:
@@ -370,6 +395,7 @@ def _from_record(
         compiler_version=record["compiler_version"],
         cache_key=key,
         from_cache=from_cache,
+        immutables={k: tuple(v) for k, v in record.get("immutables", {}).items()},
     )
 
 

@@ -62,7 +62,12 @@ def run(
         2000, "--holdout-sims", help="Holdout simulations reported for every champion and the reference."
     ),
     generation: int = typer.Option(
-        4, "--generation-size", help="Candidates per generation of the offline proposer (raced on common seeds)."
+        4, "--generation-size", help="Candidates per generation of --proposer templates (raced on common seeds)."
+    ),
+    proposer: str = typer.Option(
+        "cmaes",
+        "--proposer",
+        help="Offline proposer (no LLM): cmaes (CMA-ES on the frontier family) or templates (the template library).",
     ),
     hypotheses_file: Path | None = typer.Option(
         None, "--hypotheses", help="JSON file of extra hypotheses (same id replaces a shipped one)."
@@ -110,6 +115,7 @@ def run(
         rescore_sims=rescore,
         holdout_sims=holdout,
         generation_size=generation,
+        proposer=proposer,
         hypotheses_file=hypotheses_file,
         seed=seed,
         workers=workers,

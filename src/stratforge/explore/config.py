@@ -31,8 +31,12 @@ __all__ = [
     "CONFIRM_SEED_START",
     "HOLDOUT_SEED_START",
     "REFERENCE_FEE_BPS",
+    "OFFLINE_PROPOSERS",
     "ExploreConfig",
 ]
+
+#: the offline proposers a run can use when no LLM is configured
+OFFLINE_PROPOSERS = ("cmaes", "templates")
 
 
 @dataclass
@@ -50,7 +54,9 @@ class ExploreConfig:
     holdout_sims: int = 2000
     spec_check_sims: int = 4  #: seeds on which a candidate's fast spec must match its compiled source
     template_threshold: float = 390.0
-    generation_size: int = 4  #: candidates per generation of the offline proposer
+    generation_size: int = 4  #: candidates per generation of the template-library proposer
+    #: offline proposer: "cmaes" (CMA-ES on the frontier family) or "templates" (the template library)
+    proposer: str = "cmaes"
     seed: int = 0
     workers: int | None = None
     executor: str = "local"
@@ -79,6 +85,7 @@ class ExploreConfig:
         d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}  # older runs: extra keys
         d["state_dir"] = Path(d["state_dir"])
         d["stages"] = tuple(d["stages"])
+        d.setdefault("proposer", "templates")  # runs from before CMA-ES searched the template library
         if d.get("hypotheses_file"):
             d["hypotheses_file"] = Path(d["hypotheses_file"])
         return cls(**d)
@@ -109,5 +116,7 @@ class ExploreConfig:
             raise ValueError("confirmation and holdout need at least 2 simulations, the spec check 1")
         if self.spec_check_sims > self.n_selection:
             raise ValueError("the spec check cannot use more seeds than the selection set")
+        if self.proposer not in OFFLINE_PROPOSERS:
+            raise ValueError(f"proposer must be one of {', '.join(OFFLINE_PROPOSERS)}")
         if self.executor not in ("local", "ray"):
             raise ValueError("executor must be 'local' or 'ray'")

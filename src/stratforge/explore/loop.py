@@ -65,6 +65,12 @@ def make_proposer(
         from stratforge.explore.llm_proposer import LLMProposer
 
         return LLMProposer.from_config(config, store, hypotheses, backend=backend)
+    if config.proposer == "cmaes":
+        from stratforge.explore.optimizer import CmaesProposer
+        from stratforge.explore.templates import load_library
+
+        # sigma0 0.03: the family's defaults are strong; wider first steps mostly made members worse
+        return CmaesProposer(load_library()["frontier"], seed=config.seed, sigma0=0.03)
     from stratforge.explore.proposers import OfflineProposer
 
     return OfflineProposer(seed=config.seed, generation_size=config.generation_size)
