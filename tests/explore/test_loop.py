@@ -31,7 +31,17 @@ from .explore_process import finished_iterations, start_explore
 
 pytest.importorskip("pyrevm")
 
-SMALL = {"stages": (4, 8), "rescore_sims": 8, "holdout_sims": 4, "spec_check_sims": 2, "workers": 1}
+# target edge out of reach: on 8 seeds the frontier family's defaults already score above 527, and
+# these tests are about the loop's mechanics, which must run until their own exit condition
+SMALL = {
+    "stages": (4, 8),
+    "rescore_sims": 8,
+    "holdout_sims": 4,
+    "spec_check_sims": 2,
+    "workers": 1,
+    "target_edge": 10_000.0,
+    "proposer": "templates",  # generation sizes below are the template proposer's; CMA-ES has its own test
+}
 
 
 def small_config(tmp: Path, **kw: object) -> ExploreConfig:
@@ -224,7 +234,9 @@ Explorer(config, resume=resume, on_event=on_event).run()
 RESUME_CFG = {**SMALL, "generation_size": 3, "max_iterations": 3, "seed": 3}
 
 
-def _runner(run: Path, kind: str, nth: int, resume: bool) -> subprocess.CompletedProcess[str]:
+def _runner(
+    run: Path, kind: str, nth: int, resume: bool, cfg: dict[str, object] = RESUME_CFG
+) -> subprocess.CompletedProcess[str]:
     args = [
         sys.executable,
         "-c",
@@ -233,7 +245,7 @@ def _runner(run: Path, kind: str, nth: int, resume: bool) -> subprocess.Complete
         kind,
         str(nth),
         "1" if resume else "0",
-        repr(RESUME_CFG),
+        repr(cfg),
     ]
     return subprocess.run(args, capture_output=True, text=True, timeout=600, env={**os.environ})
 
@@ -265,6 +277,45 @@ def test_sigkill_then_resume_writes_the_same_store_as_never_stopping(
     resumed = _runner(run, "never", 1, resume=True)
     assert resumed.returncode == 0, resumed.stderr
     assert store_content(run) == uninterrupted
+
+
+CMAES_CFG = {**SMALL, "proposer": "cmaes", "max_iterations": 3, "seed": 5}
+
+
+@pytest.mark.timeout(900)
+def test_cmaes_default_resumes_after_sigkill_exactly_as_never_stopping(tmp_path: Path) -> None:
+    """The default offline proposer (CMA-ES on the frontier family, parameters patched into one compiled
+    contract): a generation is its population, and its pickled state makes resume exact."""
+    whole = tmp_path / "whole"
+    Explorer(ExploreConfig(state_dir=whole, **CMAES_CFG)).run()  # type: ignore[arg-type]
+    expected = store_content(whole)
+    members = open_readonly(whole).members(1)
+    assert len(members) > 4 and {m.template for m in members} == {"frontier"}
+    run = tmp_path / "run"
+    killed = _runner(run, "iteration", 2, resume=False, cfg=CMAES_CFG)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    partial = store_content(run)
+    assert 0 < len(partial["iterations"]) < len(expected["iterations"])  # type: ignore[arg-type]
+    resumed = _runner(run, "never", 1, resume=True, cfg=CMAES_CFG)
+    assert resumed.returncode == 0, resumed.stderr
+    got = store_content(run)
+    # every decision is identical; the pickled CMA-ES snapshots are compared by what they do next
+    # (their bytes differ in pickle's string sharing and cma's wall-clock timer, not in the search)
+    assert _without_snapshots(got) == _without_snapshots(expected)
+    assert _next_generation(got) == _next_generation(expected)
+
+
+def _without_snapshots(content: dict[str, object]) -> dict[str, object]:
+    return {**content, "iterations": [row[:-1] for row in content["iterations"]]}  # type: ignore[attr-defined]
+
+
+def _next_generation(content: dict[str, object]) -> list[dict[str, float] | None]:
+    from stratforge.explore.candidate import ProposalContext
+    from stratforge.explore.loop import make_proposer
+
+    proposer = make_proposer(ExploreConfig(state_dir=Path("unused"), **CMAES_CFG), None, [])  # type: ignore[arg-type]
+    proposer.restore(content["iterations"][-1][-1])  # type: ignore[index]
+    return [c.params for c in proposer.propose(ProposalContext(iteration=99, hypothesis=None, champion=None))]
 
 
 @pytest.mark.timeout(400)
