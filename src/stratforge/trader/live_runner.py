@@ -30,15 +30,13 @@ from stratforge.trader.engine import DecisionEngine, Policy
 from stratforge.trader.env import FeedState
 from stratforge.trader.execution import Execution, PaperExecution
 from stratforge.trader.feed_health import OK, STALE, FeedHealth
-from stratforge.trader.health import HealthServer
 from stratforge.trader.live.discovery import DiscoveryConfig, discover, fetch_market, fetch_outcome
 from stratforge.trader.live.feeds import BinanceFuturesFeed, ClobMarketFeed, OkxSwapFeed
 from stratforge.trader.markets.messages import SYMBOLS, MarketInfo, Message, from_raw
 from stratforge.trader.markets.session import Session
 from stratforge.trader.safety import SHUTDOWN
-from stratforge.trader.snapshot import build_snapshot
 from stratforge.trader.storage import Store
-from stratforge.trader.worker import WorkerConfig, start_worker
+from stratforge.trader.worker import WorkerConfig, serve_health, start_worker
 
 log = logging.getLogger("stratforge.trader.live_runner")
 
@@ -189,20 +187,7 @@ def run_live(
     last_tick: list[float | None] = [None]
     server = None
     if cfg.health_port:
-        server = HealthServer(
-            lambda: build_snapshot(
-                engine,
-                store,
-                worker.session.id,
-                cfg.mode,
-                cfg.model_version,
-                worker.alerter,
-                feeds=health.status(),
-                last_tick=last_tick[0],
-            ),  # fmt: skip
-            host="0.0.0.0",
-            port=cfg.health_port,
-        ).start()
+        server = serve_health(worker, cfg, store, lambda: last_tick[0], feeds=health.status)
     last_discovery = last_poll = clock()
     try:
         while not stop.is_set():

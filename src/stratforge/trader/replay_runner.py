@@ -21,14 +21,12 @@ from typing import Protocol
 from stratforge.trader.engine import DecisionEngine, Learner, Policy
 from stratforge.trader.env import FUTURES_FALLBACK, RESOLUTION_PRICE, FeedState, futures_outcome
 from stratforge.trader.execution import PaperExecution
-from stratforge.trader.health import HealthServer
 from stratforge.trader.markets.messages import MarketInfo, Message, Resolution
 from stratforge.trader.markets.replay import ReplayError, iter_messages
 from stratforge.trader.markets.session import Session
 from stratforge.trader.safety import SHUTDOWN
-from stratforge.trader.snapshot import build_snapshot
 from stratforge.trader.storage import Store
-from stratforge.trader.worker import RunResult, WorkerConfig, start_worker, summarize
+from stratforge.trader.worker import RunResult, WorkerConfig, serve_health, start_worker, summarize
 
 log = logging.getLogger("stratforge.trader.replay_runner")
 
@@ -240,19 +238,7 @@ def run_replay(
     last_tick: list[float | None] = [None]
     server = None
     if cfg.health_port is not None:
-        server = HealthServer(
-            lambda: build_snapshot(
-                engine,
-                store,
-                worker.session.id,
-                cfg.mode,
-                cfg.model_version,
-                worker.alerter,
-                last_tick=last_tick[0],
-            ),  # fmt: skip
-            host="0.0.0.0",
-            port=cfg.health_port,
-        ).start()
+        server = serve_health(worker, cfg, store, lambda: last_tick[0])
         log.info("health server on %s", server.url)
 
     def on_tick(t: float) -> None:

@@ -34,10 +34,12 @@ from stratforge.trader.checkpoint import Checkpoint
 from stratforge.trader.engine import DecisionEngine, EngineConfig, Learner, Policy, inference_policy
 from stratforge.trader.env import FeedState
 from stratforge.trader.execution import Execution
+from stratforge.trader.health import HealthServer
 from stratforge.trader.journal import StoreJournal, position_from_row
 from stratforge.trader.markets.messages import MarketInfo
 from stratforge.trader.safety import Safety, SafetyConfig, kill_switch_path
 from stratforge.trader.sizing import sizing_named
+from stratforge.trader.snapshot import build_snapshot
 from stratforge.trader.storage import Store, TradingSession
 
 log = logging.getLogger("stratforge.trader.worker")
@@ -176,6 +178,24 @@ def start_worker(
         store.record_health("worker", msg, level="warning", session_id=row.id, data={"restored": restored})
         alerter.recovery(msg, restored=restored)
     return Worker(row, resumed, engine, journal, alerter, checkpoint)
+
+
+def serve_health(
+    worker: Worker,
+    cfg: WorkerConfig,
+    store: Store,
+    last_tick: Callable[[], float | None],
+    feeds: Callable[[], dict[str, str]] | None = None,
+) -> HealthServer:
+    """The health/metrics/dashboard server of a running worker, on ``cfg.health_port``."""
+    return HealthServer(
+        lambda: build_snapshot(
+            worker.engine, store, worker.session.id, cfg.mode, cfg.model_version, worker.alerter,
+            feeds=None if feeds is None else feeds(), last_tick=last_tick(),
+        ),  # fmt: skip
+        host="0.0.0.0",
+        port=cfg.health_port,
+    ).start()
 
 
 def install_signal_stop(stop: threading.Event) -> None:
