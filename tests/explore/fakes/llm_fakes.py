@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 RECORDED = Path(__file__).parent / "recorded"
 
@@ -65,7 +65,30 @@ def openai_body(text: str, *, model: str = "local-model", tin: int = 100, tout: 
     }
 
 
-class ScriptedServer:
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 (ephemeral port) serving ``handler``: the lifecycle the
+    fake providers share."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> Self:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class ScriptedServer(LoopbackServer):
     def __init__(self, default: Reply | None = None) -> None:
         self.script: list[Reply] = []
         self.default = default or Reply(body={"error": {"message": "no scripted reply"}}, status=500)
@@ -92,14 +115,7 @@ class ScriptedServer:
                     reply = outer.script.pop(0) if outer.script else outer.default
                 outer._send(self, reply)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(Handler)
 
     @staticmethod
     def _send(handler: BaseHTTPRequestHandler, reply: Reply) -> None:
@@ -129,13 +145,6 @@ class ScriptedServer:
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeout tests)
 
-    def start(self) -> ScriptedServer:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @contextmanager

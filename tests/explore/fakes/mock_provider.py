@@ -21,8 +21,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from .llm_fakes import LoopbackServer
 
 
 @dataclass
@@ -89,7 +91,7 @@ def _json(
     handler.wfile.write(payload)
 
 
-class MockProvider:
+class MockProvider(LoopbackServer):
     def __init__(self, default: Behaviour | None = None) -> None:
         self.script: list[Behaviour] = []
         self.default: Behaviour = default or Fail(500, "no scripted behaviour")
@@ -149,14 +151,7 @@ class MockProvider:
                 with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up
                     outer._reply(self, path, body if isinstance(body, dict) else {}, behaviour)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        super().__init__(Handler)
 
     def model_calls(self) -> list[Seen]:
         with self._lock:
@@ -350,17 +345,12 @@ class MockProvider:
         )
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> MockProvider:
-        self.thread.start()
-        return self
-
     def stop(self) -> None:
         self._stopping.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().stop()
 
 
-class TrapProxy:
+class TrapProxy(LoopbackServer):
     """An HTTP proxy that forwards nothing: every request or CONNECT is recorded and refused."""
 
     def __init__(self) -> None:
@@ -379,22 +369,8 @@ class TrapProxy:
 
             do_GET = do_POST = do_CONNECT = do_HEAD = do_PUT = _trap  # noqa: N815
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        super().__init__(Handler)
 
-    @property
-    def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> TrapProxy:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @contextmanager
