@@ -10,12 +10,14 @@ used. Two optional checks:
 * ``--perturb``: re-runs every seed with the volatility moved by one ulp, i.e. a last-bit change
   of every price step, and lists the seeds whose edge then moves by more than 1e-9 (relative).
 
-Why the second check: the engine, like the reference's Rust engine, takes ``exp``/``log`` from the
-platform's C math library, whose last bit differs between libraries (glibc, macOS) and even between
-glibc's FMA and non-FMA variants picked by CPU. A fixed-fee strategy never notices; a dynamic one
+Why the second check: the engine, like the reference's Rust engine, takes the price step's ``exp``
+(and the ziggurat's) from the platform's C math library, whose last bit differs between libraries
+(glibc, macOS) and even between glibc's FMA and non-FMA variants picked by CPU (retail sizes use the
+libm crate's ``exp`` in both engines, the same everywhere; see docs/solidity.md). A fixed-fee strategy never notices; a dynamic one
 sees trade amounts truncated to WAD integers, so on a *sensitive* seed a one-ulp price difference
 changes its fees and the seed's edge moves by up to ~0.1. Bit parity with a reference run holds on
-the same platform; across platforms expect differences on exactly such seeds.
+the same platform (``benchmarks/reference_oracle.py`` checks it against the reference's own code);
+across platforms expect differences on exactly such seeds.
 
     python benchmarks/parity.py STRATEGY.sol [-n 200] [--workers 2] [--perturb] [--reference ref.json]
     python benchmarks/parity.py fixed:50 -n 10

@@ -1,10 +1,11 @@
-"""Parity with the reference is a property of the platform's math library, and why it matters.
+"""Which ``exp`` each part of the market uses, and why one last bit matters.
 
-The reference's Rust engine takes ``f64::exp``/``ln`` from the C math library of the machine it
-runs on; so does the compiled core. These tests pin that the price process is exactly the
-reference's formula evaluated with the platform's ``exp`` (Python's ``math.exp`` is the same C
-function), and show the mechanism that turns a last-bit difference in it (another libm, or glibc's
-FMA/non-FMA variants) into different scores for dynamic strategies but not for fixed fees.
+The reference's Rust engine takes ``exp`` from two places: code on concrete ``f64`` (the GBM step,
+the ziggurat) calls the platform's C math library, as the compiled core does (Python's ``math.exp``
+is that same C function); rand_distr's generic distributions (log-normal retail sizes, Poisson's
+e^-lambda) go through num-traits to Rust's ``libm`` crate, which the core reproduces as
+``libm_crate_exp``. These tests pin both, and show the mechanism that turns a last-bit difference
+into different scores for dynamic strategies but not for fixed fees.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from stratforge.amm import _core
 from stratforge.amm.engine import MarketParams, draw_config, simulate
+from stratforge.amm.reference import libm_crate_exp
 from stratforge.amm.strategy import BPS, FixedFee
 
 SHORT = MarketParams(n_steps=3_000)
@@ -33,6 +35,30 @@ def test_price_path_is_the_reference_step_with_the_platform_exp() -> None:
         p *= math.exp(drift + vol * z)
         expected.append(p)
     assert history[:, 0].tolist() == expected  # bit for bit
+
+
+def test_the_cores_libm_crate_exp_is_its_python_transcription_on_every_branch() -> None:
+    rng = np.random.default_rng(7)
+    xs = rng.uniform(-1.0, 1.0, 100_000) * 10.0 ** rng.uniform(-10.0, 2.86, 100_000)
+    specials = [0.0, -0.0, 1e-300, 0.3465, 0.3466, 1.0397, 1.0398, -1.0398, 708.4, 709.78, -708.4, -745.1]
+    for x in [*xs.tolist(), *specials]:
+        assert _core.libm_crate_exp(x) == libm_crate_exp(x), x
+    assert math.isnan(_core.libm_crate_exp(math.nan))
+    assert _core.libm_crate_exp(-746.0) == 0.0 and _core.libm_crate_exp(710.0) == math.inf
+    # an exp within one ulp of the platform's, and a different function: ~3% of results differ
+    moderate = xs[np.abs(xs) < 700]
+    ulps = [abs(libm_crate_exp(x) - math.exp(x)) / math.ulp(math.exp(x)) for x in moderate.tolist()]
+    assert max(ulps) <= 1.0
+    assert 0.005 < np.mean(np.array(ulps) > 0) < 0.2
+
+
+def test_retail_sizes_and_arrivals_use_the_libm_crate_exp() -> None:
+    # the core's log-normal draw, against the crate's exp and against the platform's
+    z = _core.draw("normal", 3, 5_000)
+    sizes = _core.draw("lognormal", 3, 5_000, 0.9)
+    assert sizes == [libm_crate_exp(0.9 * v) for v in z]
+    assert sizes != [math.exp(0.9 * v) for v in z]
+    # whole simulations: test_engine's core-equals-specification test (same two sites in both)
 
 
 class LastWeiFee:

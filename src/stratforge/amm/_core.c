@@ -112,6 +112,51 @@ static double round_trip_18(double v) {
  * rounded everywhere (ZIG_NORM_F[94] came out one ulp high), so the table construction evaluates
  * exp and log in long double and rounds once; the arithmetic between them stays in double. */
 static double exp_rounded(double v) { return (double)expl((long double)v); }
+
+/* exp as the reference's random distributions compute it.
+ *
+ * rand_distr 0.4's generic distributions (LogNormal for retail sizes, Poisson's e^-lambda) do their
+ * math through num-traits, which the reference's build compiles without its `std` feature, so their
+ * `exp` is Rust's `libm` crate (a port of musl's fdlibm-derived exp), not the platform's C library.
+ * Code on concrete f64 (the GBM step, the ziggurat's density and tail) calls the platform's exp/log,
+ * as this core does. Written out here because no C library ships this exact exp, and one differing
+ * last bit in a trade size changes what a dynamic strategy sees. Same operations, in the same order,
+ * as the crate (no contraction: this file is built with -ffp-contract=off). */
+static double libm_crate_exp(double x) {
+    const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    const double inv_ln2 = 1.44269504088896338700e+00;
+    const double p1 = 1.66666666666666019037e-01, p2 = -2.77777777770155933842e-03,
+                 p3 = 6.61375632143793436117e-05, p4 = -1.65339022054652515390e-06,
+                 p5 = 4.13813679705723846039e-08;
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    const uint32_t high = (uint32_t)(bits >> 32) & 0x7fffffffu; /* high word of |x| */
+    const int negative = (int)(bits >> 63);
+    if (high >= 0x4086232bu) { /* |x| >= 708.39: NaN, overflow or (near) underflow */
+        if (x != x) return x;
+        if (x > 709.782712893383973096) return x * 0x1p1023;
+        if (x < -745.13321910194110842) return 0.0;
+    }
+    double hi, lo;
+    int k;
+    if (high > 0x3fd62e42u) { /* |x| > ln2/2: reduce to x = k ln2 + r */
+        k = high >= 0x3ff0a2b2u ? (int)(inv_ln2 * x + (negative ? -0.5 : 0.5)) : 1 - 2 * negative;
+        hi = x - (double)k * ln2_hi; /* exact */
+        lo = (double)k * ln2_lo;
+        x = hi - lo;
+    } else if (high > 0x3e300000u) { /* |x| > 2^-28 */
+        k = 0;
+        hi = x;
+        lo = 0.0;
+    } else {
+        return 1.0 + x;
+    }
+    const double xx = x * x;
+    const double c = x - xx * (p1 + xx * (p2 + xx * (p3 + xx * (p4 + xx * p5))));
+    const double y = 1.0 + (x * c / (2.0 - c) - lo + hi);
+    return k == 0 ? y : scalbn(y, k);
+}
+
 static double log_rounded(double v) { return (double)logl((long double)v); }
 
 static void zig_init(void) {
@@ -622,7 +667,9 @@ static PyObject *py_simulate(PyObject *self, PyObject *args, PyObject *kwargs) {
     pcg_seed_from_u64(&retail_rng, (uint64_t)seed + 1);
     const double drift = (mu - 0.5 * sigma * sigma) * dt;
     const double vol = sigma * sqrt(dt);
-    const double exp_neg_lambda = exp(-lambda);
+    /* Poisson's e^-lambda and the log-normal sizes: the libm crate's exp (see libm_crate_exp);
+     * the GBM step and ln(mean): the platform's, as the reference's concrete-f64 code */
+    const double exp_neg_lambda = libm_crate_exp(-lambda);
     const double ln_sigma = fmax(size_sigma, 0.01);
     const double ln_mu = log(fmax(mean_size, 0.01)) - 0.5 * ln_sigma * ln_sigma;
     const double init_value = x0 * p0 + y0;
@@ -636,7 +683,7 @@ static PyObject *py_simulate(PyObject *self, PyObject *args, PyObject *kwargs) {
 
         uint64_t n_orders = poisson_knuth(&retail_rng, exp_neg_lambda);
         for (uint64_t o = 0; o < n_orders; o++) {
-            double size = exp(ln_mu + ln_sigma * std_normal(&retail_rng));
+            double size = libm_crate_exp(ln_mu + ln_sigma * std_normal(&retail_rng));
             int is_buy = rand_f64(&retail_rng) < buy_prob;
             double a1, a2;
             if (is_buy) {
@@ -703,7 +750,7 @@ static PyObject *py_draw(PyObject *self, PyObject *args) {
     pcg_seed_from_u64(&r, (uint64_t)seed);
     PyObject *out = PyList_New(n);
     if (!out) return NULL;
-    double exp_neg = exp(-param);
+    double exp_neg = libm_crate_exp(-param);
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *v;
         if (strcmp(kind, "u64") == 0)
@@ -717,7 +764,7 @@ static PyObject *py_draw(PyObject *self, PyObject *args) {
         else if (strcmp(kind, "poisson") == 0)
             v = PyLong_FromUnsignedLongLong(poisson_knuth(&r, exp_neg));
         else if (strcmp(kind, "lognormal") == 0)
-            v = PyFloat_FromDouble(exp(param * std_normal(&r)));
+            v = PyFloat_FromDouble(libm_crate_exp(param * std_normal(&r)));
         else {
             Py_DECREF(out);
             PyErr_Format(PyExc_ValueError, "unknown kind %s", kind);
@@ -766,6 +813,12 @@ static PyObject *py_ziggurat_tables(PyObject *self, PyObject *noargs) {
     return res;
 }
 
+static PyObject *py_libm_crate_exp(PyObject *self, PyObject *arg) {
+    double v = PyFloat_AsDouble(arg);
+    if (v == -1.0 && PyErr_Occurred()) return NULL;
+    return PyFloat_FromDouble(libm_crate_exp(v));
+}
+
 static PyObject *py_wad_from_f64(PyObject *self, PyObject *arg) {
     double v = PyFloat_AsDouble(arg);
     if (v == -1.0 && PyErr_Occurred()) return NULL;
@@ -777,6 +830,7 @@ static PyMethodDef core_methods[] = {
     {"draw", py_draw, METH_VARARGS, draw_doc},
     {"pcg_stream", py_pcg_stream, METH_VARARGS, pcg_new_doc},
     {"ziggurat_tables", py_ziggurat_tables, METH_NOARGS, "The (x, f) ziggurat tables in use."},
+    {"libm_crate_exp", py_libm_crate_exp, METH_O, "exp as Rust's libm crate computes it (see _core.c)."},
     {"wad_from_f64", py_wad_from_f64, METH_O, "Truncating f64 -> WAD conversion, as the reference does."},
     {NULL, NULL, 0, NULL},
 };

@@ -8,6 +8,7 @@ fee strategies are modelled; the point is the market, not the hooks.
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 
 from stratforge.amm import _core
@@ -18,6 +19,32 @@ _MASK128 = 2**128 - 1
 _PCG_MUL = 0x2360ED051FC65DA44385DF649FCCF645
 _ZIG_X, _ZIG_F = _core.ziggurat_tables()
 _ZIG_R = _ZIG_X[1]
+_LN2_HI, _LN2_LO, _INV_LN2 = 6.93147180369123816490e-01, 1.90821492927058770002e-10, 1.44269504088896338700e00
+_P1, _P2, _P3 = 1.66666666666666019037e-01, -2.77777777770155933842e-03, 6.61375632143793436117e-05
+_P4, _P5 = -1.65339022054652515390e-06, 4.13813679705723846039e-08
+
+
+def libm_crate_exp(x: float) -> float:
+    """exp as Rust's ``libm`` crate computes it (musl's port of fdlibm's exp), which the reference's
+    log-normal and Poisson distributions use; see ``libm_crate_exp`` in ``_core.c`` for why."""
+    high = (struct.unpack("<Q", struct.pack("<d", x))[0] >> 32) & 0x7FFFFFFF
+    if high >= 0x4086232B:
+        if x != x or x > 709.782712893383973096:
+            return x * 2.0**1023 if x == x else x
+        if x < -745.13321910194110842:
+            return 0.0
+    if high > 0x3FD62E42:
+        k = int(_INV_LN2 * x + (-0.5 if x < 0 else 0.5)) if high >= 0x3FF0A2B2 else (-1 if x < 0 else 1)
+        hi, lo = x - k * _LN2_HI, k * _LN2_LO
+        x = hi - lo
+    elif high > 0x3E300000:
+        k, hi, lo = 0, x, 0.0
+    else:
+        return 1.0 + x
+    xx = x * x
+    c = x - xx * (_P1 + xx * (_P2 + xx * (_P3 + xx * (_P4 + xx * _P5))))
+    y = 1.0 + (x * c / (2.0 - c) - lo + hi)
+    return y if k == 0 else math.ldexp(y, k)
 
 
 class Pcg64:
@@ -191,7 +218,7 @@ def simulate_fixed(
     ]
     sigma = config.gbm_sigma
     drift, vol = (m.gbm_mu - 0.5 * sigma * sigma) * m.gbm_dt, sigma * math.sqrt(m.gbm_dt)
-    exp_neg_lambda = math.exp(-max(config.retail_arrival_rate, 0.01))
+    exp_neg_lambda = libm_crate_exp(-max(config.retail_arrival_rate, 0.01))
     ln_sigma = max(m.retail_size_sigma, 0.01)
     ln_mu = math.log(max(config.retail_mean_size, 0.01)) - 0.5 * ln_sigma * ln_sigma
     p = m.initial_price
@@ -200,7 +227,7 @@ def simulate_fixed(
         for amm in amms:
             amm.arbitrage(p)
         for _ in range(retail_rng.poisson(exp_neg_lambda)):
-            size = math.exp(ln_mu + ln_sigma * retail_rng.normal())
+            size = libm_crate_exp(ln_mu + ln_sigma * retail_rng.normal())
             s, n = amms
             if retail_rng.uniform() < m.retail_buy_prob:
                 legs = _split((s.rx, s.ry, 1.0 - s.ask), (n.rx, n.ry, 1.0 - n.ask), size)
