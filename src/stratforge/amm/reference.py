@@ -30,7 +30,7 @@ def libm_crate_exp(x: float) -> float:
     high = (struct.unpack("<Q", struct.pack("<d", x))[0] >> 32) & 0x7FFFFFFF
     if high >= 0x4086232B:
         if x != x or x > 709.782712893383973096:
-            return x * 2.0**1023 if x == x else x
+            return x * 2.0**1023  # NaN stays NaN, overflow gives inf
         if x < -745.13321910194110842:
             return 0.0
     if high > 0x3FD62E42:
