@@ -126,6 +126,7 @@ SWITCHES = [
     ({"DIR_K": 0.0}, {"DIR_DECAY": 0.2}),
     ({"ACT_K": 0.0}, {"ACT_DECAY": 0.2, "ACT_BLEND": 0.6}),
     ({"ARB_BOOST_K": 0.0}, {"BOOST_DECAY": 0.9}),
+    ({"NORM_W": 0.0}, {"NORM_UNDERCUT": 0.004, "NORM_MARGIN": 0.003}),
     ({"USE_TAIL": 0.0}, {"TAIL_KNEE": 60.0, "TAIL_SLOPE_HI": 0.3, "TAIL_SLOPE_LO": 0.4}),
     ({"USE_SHOCK_GATE": 0.0}, {"SHOCK_K": 1.0}),
     ({"USE_ARB_CLASSIFIER": 0.0}, {"ARB_MAX_RATIO": 0.0003, "ALPHA_FIRST": 0.9}),
@@ -151,6 +152,7 @@ def test_each_term_switched_off_has_no_effect_and_on_has_one(
             "SIGMA_K": 2.0,
             "FLOW_K": 2.0,
             "TOX_K1": 0.3,
+            "NORM_W": 0.5,
         }
     )
     switched_off = {**base, **off}
