@@ -3,11 +3,14 @@ every switchable term is really off when switched off (and really on otherwise).
 
 from __future__ import annotations
 
+import dataclasses
 import random
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
 
+from stratforge.amm.engine import CHALLENGE, draw_config, simulate
 from stratforge.amm.evm import EvmStrategySpec
 from stratforge.amm.solidity import check_solidity
 from stratforge.amm.validate import scan_forbidden_opcodes
@@ -175,3 +178,67 @@ def test_patched_spec_is_a_plain_picklable_evm_spec(pre: PrecompiledTemplate) ->
     spec = pre.spec(FAMILY.defaults(), name="x")
     assert isinstance(spec, EvmStrategySpec) and spec.name == "x"
     assert pickle.loads(pickle.dumps(spec)) == spec
+
+
+# -- the normaliser tracker: checked against the normaliser itself in a real simulation ----------
+
+
+class _SlotRecorder:
+    """A strategy that runs the family's EVM strategy and records (step, slot) after every hook."""
+
+    def __init__(self, inner, slot: int, log: list[tuple[int, int]]) -> None:
+        self._inner, self._slot, self._log = inner, slot, log
+
+    @property
+    def name(self) -> str:
+        return "recorder"
+
+    def after_initialize(self, initial_x: int, initial_y: int) -> tuple[int, int]:
+        return self._inner.after_initialize(initial_x, initial_y)
+
+    def after_swap(self, *trade: int) -> tuple[int, int] | None:
+        fees = self._inner.after_swap(*trade)
+        self._log.append((trade[3], self._inner.storage[self._slot]))
+        return fees
+
+
+@dataclass(frozen=True)
+class _RecorderSpec:
+    spec: EvmStrategySpec
+    log: list = field(default_factory=list, compare=False)
+
+    @property
+    def name(self) -> str:
+        return "recorder"
+
+    def create(self) -> _SlotRecorder:
+        return _SlotRecorder(self.spec.create(), 12, self.log)
+
+
+@pytest.mark.parametrize("fee_bps", [10.0, 25.0])
+def test_normaliser_tracker_equals_the_normalisers_spot_when_we_quote_tighter(
+    pre: PrecompiledTemplate, fee_bps: float
+) -> None:
+    # Quoting tighter than the normaliser's 30 bps, every order is shared with us and every arbitrage
+    # of the normaliser is one of ours too: the estimate must then be its spot, step after step.
+    flat = {n: 0.0 for n in ("SIGMA_K", "LAMBDA_K", "FLOW_K", "TOX_K1", "TOX_K2", "TOX_K3", "ACT_K")}
+    flat.update({"STALE_K": 0.0, "DIR_K": 0.0, "ARB_BOOST_K": 0.0, "NORM_W": 0.0, "USE_TAIL": 0.0})
+    recorder = _RecorderSpec(pre.spec(FAMILY.normalize({**flat, "BASE_FEE": fee_bps})))
+    market = dataclasses.replace(CHALLENGE, n_steps=400)
+    result = simulate(draw_config(5, market), recorder, history=True)
+    assert result.history is not None
+    last_of_step = dict(recorder.log)  # step -> estimate after our last trade in it
+    assert len(last_of_step) > 150
+    for step, estimate in last_of_step.items():
+        assert estimate / 1e18 == pytest.approx(result.history[step, 2], rel=1e-12)
+
+
+def test_normaliser_tracker_lags_when_we_quote_wider(pre: PrecompiledTemplate) -> None:
+    # The control: at 60 bps the normaliser trades without us and the estimate goes stale.
+    flat = {n: 0.0 for n in ("SIGMA_K", "LAMBDA_K", "FLOW_K", "TOX_K1", "TOX_K2", "TOX_K3", "ACT_K")}
+    flat.update({"STALE_K": 0.0, "DIR_K": 0.0, "ARB_BOOST_K": 0.0, "NORM_W": 0.0, "USE_TAIL": 0.0})
+    recorder = _RecorderSpec(pre.spec(FAMILY.normalize({**flat, "BASE_FEE": 60.0})))
+    result = simulate(draw_config(5, dataclasses.replace(CHALLENGE, n_steps=400)), recorder, history=True)
+    assert result.history is not None
+    errors = [abs(e / 1e18 / result.history[s, 2] - 1) for s, e in dict(recorder.log).items()]
+    assert max(errors) > 1e-4
