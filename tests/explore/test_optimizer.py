@@ -95,7 +95,7 @@ def test_cmaes_proposer_is_a_proposer_and_improves_a_synthetic_objective() -> No
     for _ in range(30):
         gen = prop.propose(CTX)
         prop.observe(_results(prop, gen))
-    assert prop.best is not None and prop.best[0] > start + 5
+    assert prop.best is not None and prop.best.edge > start + 5
     for c in gen:  # every candidate is a valid, normalized parameter set of the template
         assert c.params == FAMILY.normalize(c.params)
 
@@ -125,6 +125,46 @@ def test_restarts_grow_the_population_from_the_best_point() -> None:
         prop.observe([CandidateResult(c, "evaluated", (0,), np.array([1.0])) for c in gen])
     assert prop.restarts >= 2
     assert prop.popsize == first_pop * 2**prop.restarts
+
+
+def _raced(gen: list[Candidate], top_seeds: range, top_edge: float) -> list[CandidateResult]:
+    """A racing outcome: the first member reached ``top_seeds``, the others stopped after 10."""
+    out = [CandidateResult(gen[0], "evaluated", tuple(top_seeds), np.full(len(top_seeds), top_edge))]
+    window = tuple(top_seeds)[:10]
+    out += [CandidateResult(c, "evaluated", window, np.full(10, top_edge - 5.0)) for c in gen[1:]]
+    return out
+
+
+def test_a_lucky_racing_window_does_not_hide_later_improvements() -> None:
+    # Racing windows rotate: a 100-seed mean on easy seeds (540) is not a better result than a
+    # 1000-seed mean of 525. Steady gains on the full seeds are new bests and keep the run going.
+    prop = CmaesProposer(FAMILY, seed=4, precompile=False, max_generations=3)
+    prop.observe(_raced(prop.propose(CTX), range(200, 300), 540.0))
+    for k in range(8):
+        prop.observe(_raced(prop.propose(CTX), range(1000), 525.0 + 0.1 * k))
+        assert prop.generations_without_gain == 0 and prop.restarts == 0
+    assert prop.best is not None and prop.best.edge == pytest.approx(525.7) and len(prop.best.seeds) == 1000
+    # A higher mean on another 1000-seed window, or on fewer seeds, is not comparable: no new best.
+    for window in (range(7, 1007), range(300, 400)):
+        prop.observe(_raced(prop.propose(CTX), window, 600.0))
+    assert prop.generations_without_gain == 2 and prop.best.edge == pytest.approx(525.7)
+    prop.observe(_raced(prop.propose(CTX), range(1000), 525.0))  # worse on the same seeds
+    prop.propose(CTX)  # third generation without a new best: restart from the best point
+    assert prop.restarts == 1
+    assert prop.base == prop.best.params
+
+
+def test_a_format_1_snapshot_resumes_with_fresh_records() -> None:
+    live = CmaesProposer(FAMILY, seed=8, precompile=False)
+    live.observe(_results(live, live.propose(CTX)))
+    state = {k: v for k, v in live.__dict__.items() if k != "_precompiled"}
+    state.update(_run_best=-520.0, best=(520.0, {}))  # how format 1 stored them
+    resumed = CmaesProposer(FAMILY, seed=8, precompile=False)
+    resumed.restore(pickle.dumps((1, state)))
+    assert resumed.best is None and resumed.generations_without_gain == live.generations_without_gain
+    assert [c.params for c in resumed.propose(CTX)] == [c.params for c in live.propose(CTX)]
+    with pytest.raises(ValueError, match="format"):
+        resumed.restore(pickle.dumps((99, state)))
 
 
 def test_observe_rejects_a_mismatched_generation_and_snapshot_is_bytes() -> None:

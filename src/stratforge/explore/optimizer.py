@@ -11,7 +11,10 @@ what the explorer needs around it:
   by mean edge on their seeds (on common seeds the ranking by mean equals the ranking by paired
   difference against any member);
 * IPOP restarts: when CMA-ES stops (or after ``max_generations`` without a new best) it restarts
-  from the best point found with ``incpopsize`` times the population;
+  from the best point found with ``incpopsize`` times the population. "Best" compares like with
+  like (:class:`Record`): racing scores members on a window of seeds that rotates per generation,
+  and a 100-seed mean on an easy window can sit 10 edge above any 1000-seed mean, so a result
+  replaces the record only on more seeds, or on the same seeds with a higher mean;
 * exact resume: ``snapshot()`` pickles the CMA-ES state together with the private random generator
   it samples from (never numpy's global one), so a restored proposer proposes exactly what the
   uninterrupted one would have.
@@ -39,10 +42,10 @@ from stratforge.explore.candidate import Candidate, CandidateResult, ProposalCon
 from stratforge.explore.templates.precompiled import PrecompiledTemplate
 from stratforge.explore.templates.templates import ParamSpec, Template
 
-__all__ = ["CmaesProposer", "ParamSpace", "rank_results"]
+__all__ = ["CmaesProposer", "ParamSpace", "Record", "rank_results"]
 
 SCALES = ("linear", "log", "decay", "switch")
-_SNAPSHOT_FORMAT = 1
+_SNAPSHOT_FORMAT = 2  # 1: records were bare means (see restore)
 #: f value of a failed member, above every evaluated one.
 _FAILED_F = 1e9
 
@@ -145,6 +148,23 @@ class _Normal:
         return self.rng.standard_normal(shape)
 
 
+@dataclass(frozen=True)
+class Record:
+    """The best result so far: its mean edge, the seeds it was scored on, its parameters."""
+
+    edge: float
+    seeds: frozenset[int]
+    params: dict[str, float]
+
+    def beaten_by(self, result: CandidateResult) -> bool:
+        """More seeds is more evidence; on the same seeds a higher mean is better; a mean on other
+        seeds (another racing window) says nothing."""
+        seeds = frozenset(result.seeds)
+        if len(seeds) != len(self.seeds):
+            return len(seeds) > len(self.seeds)
+        return seeds == self.seeds and float(np.mean(result.edges)) > self.edge
+
+
 def rank_results(results: Sequence[CandidateResult]) -> list[float]:
     """CMA-ES f values (lower is better) for one generation's results.
 
@@ -200,7 +220,7 @@ class CmaesProposer:
         self.queued: list[Template] = []
         self.restarts = 0
         self.generation = 0
-        self.best: tuple[float, dict[str, float]] | None = None  # (edge, params) of the best ranked first
+        self.best: Record | None = None  # over all runs: where a restart starts from
         #: template name -> its precompiled form (None: not patchable, the loop compiles the source)
         self._precompiled: dict[str, PrecompiledTemplate | None] = {}
         self._start(template, dict(template.normalize(x0)), popsize)
@@ -212,7 +232,7 @@ class CmaesProposer:
         self.space = ParamSpace(template, self.fixed)
         self.base = base
         self._since_best = 0
-        self._run_best: float | None = None
+        self._run_best: Record | None = None  # this CMA-ES run's best: stalls are counted from it
         n = max(self.space.dim, 1)
         pop = popsize or int(4 + 3 * math.log(n))
         self.popsize = max(pop, 2)
@@ -236,8 +256,15 @@ class CmaesProposer:
             template = self.queued.pop(0)
             self._start(template, template.defaults(), None)
             return
-        base = dict(self.best[1]) if self.best and self.best[1].keys() == self.base.keys() else self.base
+        base = (
+            dict(self.best.params) if self.best and self.best.params.keys() == self.base.keys() else self.base
+        )
         self._start(self.template, base, int(round(self.popsize * self.incpopsize)))
+
+    @property
+    def generations_without_gain(self) -> int:
+        """Generations since this CMA-ES run's best was last beaten (a restart comes at ``max_generations``)."""
+        return self._since_best
 
     # -- the Proposer protocol --------------------------------------------------------------------
 
@@ -278,20 +305,19 @@ class CmaesProposer:
         f = rank_results(results)
         self.es.tell(self._asked, f)
         self._asked = None
-        top = int(np.argmin(f))
-        if f[top] < _FAILED_F:
-            edge = float(np.mean(results[top].edges))
-            # Only a best ranked on at least as many seeds as the previous best replaces it.
-            if self._run_best is None or f[top] < self._run_best:
-                self._run_best = f[top]
-                self._since_best = 0
-            else:
-                self._since_best += 1
-            params = results[top].candidate.params
-            if params is not None and (self.best is None or edge > self.best[0]):
-                self.best = (edge, dict(params))
+        top = results[int(np.argmin(f))]
+        params = top.candidate.params
+        if min(f) >= _FAILED_F or params is None:
+            self._since_best += 1
+            return
+        record = Record(float(np.mean(top.edges)), frozenset(top.seeds), dict(params))
+        if self._run_best is None or self._run_best.beaten_by(top):
+            self._run_best = record
+            self._since_best = 0
         else:
             self._since_best += 1
+        if self.best is None or self.best.beaten_by(top):
+            self.best = record
 
     def add_template(self, template: Template) -> None:
         """Queued: the next restart tunes it (from its defaults) instead of restarting this one."""
@@ -304,7 +330,9 @@ class CmaesProposer:
 
     def restore(self, snapshot: bytes) -> None:
         fmt, state = pickle.loads(snapshot)
-        if fmt != _SNAPSHOT_FORMAT:
+        if fmt == 1:  # bare means, not comparable across racing windows: start the records afresh
+            state["_run_best"], state["best"] = None, None
+        elif fmt != _SNAPSHOT_FORMAT:
             raise ValueError(f"unknown CMA-ES snapshot format {fmt}")
         self.__dict__.update(state)
 
