@@ -13,7 +13,7 @@ what the explorer needs around it:
 * IPOP restarts: when CMA-ES stops (or after ``max_generations`` without a new best) it restarts
   from the best point found with ``incpopsize`` times the population. "Best" compares like with
   like (:class:`Record`): racing scores members on a window of seeds that rotates per generation,
-  and a 100-seed mean on an easy window can sit 10 edge above any 1000-seed mean, so a result
+  and a 10-seed mean on an easy window can sit 50 edge above any 1000-seed mean, so a result
   replaces the record only on more seeds, or on the same seeds with a higher mean;
 * exact resume: ``snapshot()`` pickles the CMA-ES state together with the private random generator
   it samples from (never numpy's global one), so a restored proposer proposes exactly what the
