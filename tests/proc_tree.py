@@ -50,7 +50,7 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-def wait_until(condition, what: str, timeout_s: float = 120.0) -> None:
+def wait_until(condition, what: str, timeout_s: float = 600.0) -> None:
     """Poll ``condition``; the deadline only turns a hang into a clear failure, it is not measured."""
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -59,7 +59,7 @@ def wait_until(condition, what: str, timeout_s: float = 120.0) -> None:
         time.sleep(0.1)
 
 
-def assert_all_exit(pids: set[int], timeout_s: float = 60.0) -> None:
+def assert_all_exit(pids: set[int], timeout_s: float = 600.0) -> None:
     """Every pid in ``pids`` exits within ``timeout_s`` (generous: they normally go within a second)."""
     wait_until(
         lambda: not any(alive(p) for p in pids),

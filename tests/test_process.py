@@ -72,7 +72,7 @@ def test_children_exit_when_the_parent_is_sigkilled(tmp_path: Path, kind: str) -
         children = descendants(parent.pid)
         assert len(children) >= (3 if kind == "command" else 2), children  # supervisor, sh, sleep / 2 workers
         os.kill(parent.pid, signal.SIGKILL)
-        parent.wait(timeout=60)
+        parent.wait(timeout=600)
         assert_all_exit(children)
     finally:
         if parent.poll() is None:
@@ -82,5 +82,5 @@ def test_children_exit_when_the_parent_is_sigkilled(tmp_path: Path, kind: str) -
 
 def test_die_with_parent_exits_at_once_when_already_orphaned() -> None:
     code = "import os; from stratforge.process import die_with_parent; die_with_parent(os.getppid() + 1); print('survived')"
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert res.returncode == 1 and "survived" not in res.stdout

@@ -12,7 +12,7 @@ import pytest
 
 def stratforge(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "stratforge.cli", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "stratforge.cli", *args], capture_output=True, text=True, timeout=600
     )
 
 

@@ -23,7 +23,7 @@ def finished_iterations(run: Path) -> list[int]:
     db = run / "run.sqlite"
     if not db.exists():
         return []
-    con = sqlite3.connect(db, timeout=5)
+    con = sqlite3.connect(db, timeout=60)
     try:
         rows = con.execute("SELECT number FROM iterations WHERE finished_at IS NOT NULL ORDER BY number")
         return [r[0] for r in rows]

@@ -32,7 +32,7 @@ def _explore(run: Path, *extra: str, env: dict[str, str] | None = None) -> subpr
 
 def _kill_and_check(proc: subprocess.Popen[str], children: set[int]) -> None:
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
+    proc.wait(timeout=600)
     assert_all_exit(children)
 
 

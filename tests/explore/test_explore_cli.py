@@ -114,7 +114,7 @@ def test_monitor_alerts_on_failure_rate_and_plateau(tmp_path: Path) -> None:
     assert any("plateau" in a for a in summary(store)["alerts"])
 
 
-def _wait_for(condition, what: str, timeout_s: float = 240.0) -> None:
+def _wait_for(condition, what: str, timeout_s: float = 600.0) -> None:
     """Poll ``condition`` until true; the deadline only turns a hang into a clear failure."""
     deadline = time.monotonic() + timeout_s
     while not condition():

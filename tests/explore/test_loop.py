@@ -322,7 +322,7 @@ def _next_generation(content: dict[str, object]) -> list[dict[str, float] | None
 def test_sigkill_of_the_cli_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     run = tmp_path / "run"
     proc = start_explore(run, "--max-iterations", "50")
-    deadline = time.time() + 240
+    deadline = time.time() + 600
     while len(finished_iterations(run)) < 2 and time.time() < deadline:
         time.sleep(0.2)
     before = finished_iterations(run)

@@ -149,12 +149,12 @@ def _run_writer(run_dir: Path, target: int, kill_after: float | None) -> list[in
         text=True,
     )
     if kill_after is None:
-        out, err = proc.communicate(timeout=120)
+        out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
     else:
         time.sleep(kill_after)
         proc.send_signal(signal.SIGKILL)
-        out, _ = proc.communicate(timeout=30)
+        out, _ = proc.communicate(timeout=600)
     return [int(x) for x in out.split()]
 
 

@@ -81,7 +81,7 @@ def test_cli_train_eval_backtest_synth(tmp_path: Path) -> None:
     ],
 )
 def test_cli_bad_input_is_one_line_exit_2(args: tuple[str, ...]) -> None:
-    r = cli(*args, timeout=60)
+    r = cli(*args, timeout=600)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
@@ -89,16 +89,16 @@ def test_cli_bad_input_is_one_line_exit_2(args: tuple[str, ...]) -> None:
 def test_cli_backtest_bad_replay_and_policy(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{not json\n")
-    r = cli("backtest", str(bad), timeout=60)
+    r = cli("backtest", str(bad), timeout=600)
     assert r.returncode == 2 and "bad.jsonl:1" in r.stderr and "Traceback" not in r.stderr
-    r = cli("backtest", str(bad), "--policy", "nonsense", timeout=60)
+    r = cli("backtest", str(bad), "--policy", "nonsense", timeout=600)
     assert r.returncode == 2 and "nonsense" in r.stderr
 
 
 def test_phase5_without_its_setting_is_a_one_line_error(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "STRATFORGE_PHASE5_DIR"}
     run = lambda *a: subprocess.run(  # noqa: E731
-        [*STRATFORGE, "trader", *a], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+        [*STRATFORGE, "trader", *a], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path
     )
     replay = tmp_path / "s.jsonl"
     assert run("synth", "--out", str(replay), "--seed", "1", "--windows", "1").returncode == 0

@@ -82,7 +82,7 @@ def test_recording_cut_by_a_kill_reads_up_to_its_last_complete_line(tmp_path: Pa
     )
     proc = subprocess.Popen([sys.executable, "-c", script, str(path), str(tmp_path / "src.jsonl")],
                             env=os.environ | {"PYTHONUNBUFFERED": "1"})  # fmt: skip
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 600
     while (not path.exists() or path.stat().st_size < 200_000) and time.monotonic() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)

@@ -79,7 +79,7 @@ def pg_url() -> Iterator[str]:
         capture_output=True,
     )
     try:
-        deadline = time.time() + 120  # pg_ctl -w already waited; this only covers a slow socket bind
+        deadline = time.time() + 600  # pg_ctl -w already waited; this only covers a slow socket bind
         while time.time() < deadline:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.5).close()

@@ -91,7 +91,7 @@ def test_paper_on_live_feeds(tmp_path: Path) -> None:
     t = threading.Thread(target=worker)
     t.start()
     store = Store(data_dir=tmp_path)
-    deadline = time.time() + 120  # an upper bound only: the loop ends as soon as a trade is stored
+    deadline = time.time() + 600  # an upper bound only: the loop ends as soon as a trade is stored
     while time.time() < deadline and not store.trades():
         time.sleep(0.2)
     stop.set()
@@ -123,7 +123,7 @@ CID = "0x" + "ab" * 32
 BOOK = {"market": CID, "bids": [(0.49, 200.0), (0.48, 500.0)], "asks": [(0.51, 10.0), (0.52, 300.0)]}
 
 
-def wait_for(cond, what: str, timeout: float = 90.0):
+def wait_for(cond, what: str, timeout: float = 600.0):
     """Poll ``cond`` until it returns something truthy; generous deadline, never a timing assertion."""
     deadline = time.time() + timeout
     while time.time() < deadline:

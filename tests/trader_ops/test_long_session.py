@@ -51,7 +51,7 @@ def _worker(replay: Path, model: Path, data: Path) -> subprocess.Popen:
 
 def _cursor(db: Path) -> float | None:
     try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60) as conn:
             row = conn.execute("SELECT checkpoint_data FROM sessions").fetchone()
     except sqlite3.Error:
         return None
@@ -69,7 +69,7 @@ def _hwm_kib(pid: int) -> int | None:
 
 
 def _open(db: Path) -> int:
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=60) as conn:
         return int(conn.execute("SELECT count(*) FROM trades WHERE status = 'open'").fetchone()[0])
 
 
@@ -101,7 +101,7 @@ def test_replayed_day(tmp_path: Path) -> None:
         if cur is not None and hwm is not None:
             peaks.append(((cur - start) / 3600, hwm))
         time.sleep(0.5)
-    out = proc.communicate(timeout=60)[0]
+    out = proc.communicate(timeout=600)[0]
     assert proc.returncode == 0, out
     ref_trades = _trades(ref / "trader.db")
     assert ref_trades and all(t[3] == "closed" for t in ref_trades)  # nothing open after the last resolution
@@ -120,7 +120,7 @@ def test_replayed_day(tmp_path: Path) -> None:
             break
         assert proc.poll() is None, "the worker ended before it could be killed"
         time.sleep(0.2)
-    proc.wait(timeout=60)
+    proc.wait(timeout=600)
     assert proc.returncode == -signal.SIGKILL
     before = {t[0]: t for t in _trades(crash / "trader.db")}
     assert any(t[3] == "open" for t in before.values()) and len(before) < len(ref_trades)

@@ -145,7 +145,7 @@ def test_paper_hour_via_cli_then_sigkill_recovery(hour: dict, tmp_path: Path) ->
     run_dir = tmp_path / "crash"
     proc = _cli(*args, "--data-dir", str(run_dir), "--pace", "0.02")
     db = run_dir / "trader.db"
-    deadline = time.time() + 240
+    deadline = time.time() + 600
     before: list[Trade] = []
     while time.time() < deadline:
         time.sleep(0.3)
@@ -158,7 +158,7 @@ def test_paper_hour_via_cli_then_sigkill_recovery(hour: dict, tmp_path: Path) ->
         store.close()
         if n_open >= 1 and n_closed >= 3:
             os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+            proc.wait(timeout=600)
             before = _trades(run_dir)
             break
     else:
@@ -169,7 +169,7 @@ def test_paper_hour_via_cli_then_sigkill_recovery(hour: dict, tmp_path: Path) ->
     assert open_at_kill
 
     proc = _cli(*args, "--data-dir", str(run_dir))
-    out, _ = proc.communicate(timeout=300)
+    out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out
     assert "resumed" in out and "positions restored" in out and "closed trades, 0 open" in out, out
     after = _trades(run_dir)
