@@ -25,6 +25,7 @@ from stratforge.explore.candidate import (
 from stratforge.explore.control import request_stop
 from stratforge.explore.loop import ExploreConfig, Explorer
 from stratforge.explore.monitor import open_readonly
+from stratforge.explore.report import write_report
 from stratforge.explore.templates import Template, load_library
 
 from .explore_process import finished_iterations, start_explore
@@ -85,7 +86,11 @@ def test_an_offline_run_races_generations_and_promotes_only_significant_improvem
     for newer in history[1:]:
         assert newer.stats["paired"]["p_greater"] < 0.05 and newer.stats["paired"]["mean_diff"] > 0
         assert len(newer.stats["selection_edges"]) == 8 and len(newer.stats["confirm_edges"]) == 8
-    assert all(c.holdout_edge is not None and len(c.stats["holdout_edges"]) == 4 for c in history)
+    # only the champion the run ended with is scored on the holdout seeds
+    assert len(history[-1].stats["holdout_edges"]) == 4 and history[-1].holdout_edge is not None
+    assert all(c.holdout_edge is None and "holdout_edges" not in c.stats for c in history[:-1])
+    final = store.iteration(history[-1].iteration)
+    assert final is not None and final.holdout_edge == history[-1].holdout_edge
     assert [i.number for i in store.iterations(finished_only=True)] == [0, 1, 2, 3]
     for n in (1, 2, 3):
         members = store.members(n)
@@ -100,6 +105,37 @@ def test_an_offline_run_races_generations_and_promotes_only_significant_improvem
     assert it.prompt is None and not (run / "prompts").exists()  # nothing was sent to a model
     assert (run / "REPORT.md").exists()
     assert (run / "plots" / "edge_over_iterations.png").stat().st_size > 1000
+
+
+def test_every_champion_gets_a_holdout_edge_when_asked(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    Explorer(small_config(run, max_iterations=2, generation_size=3, holdout_every_champion=True)).run()
+    history = open_readonly(run).champion_history()
+    assert len(history) >= 2  # the starter and at least one promotion
+    assert all(c.holdout_edge is not None and len(c.stats["holdout_edges"]) == 4 for c in history)
+
+
+def test_a_champion_left_without_its_holdout_by_a_kill_is_scored_on_resume(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    Explorer(small_config(run, max_iterations=2, generation_size=3)).run()
+    scored = open_readonly(run).champion()
+    assert scored is not None and scored.holdout_edge is not None
+    # what a kill between the last iteration's write and the holdout leaves behind
+    con = sqlite3.connect(run / "run.sqlite")
+    with con:
+        stats = json.loads(con.execute("SELECT stats_json FROM champions WHERE id = ?", (scored.id,)).fetchone()[0])
+        del stats["holdout_edges"], stats["holdout_seeds"]
+        con.execute(
+            "UPDATE champions SET holdout_edge = NULL, stats_json = ? WHERE id = ?", (json.dumps(stats), scored.id)
+        )
+        con.execute("UPDATE iterations SET holdout_edge = NULL")
+    con.close()
+    write_report(open_readonly(run))
+    assert "not yet scored on the holdout seeds" in (run / "REPORT.md").read_text()
+    Explorer(small_config(run, max_iterations=2), resume=True).run()
+    again = open_readonly(run).champion()
+    assert again is not None and again.id == scored.id  # no new iteration: max iterations already reached
+    assert again.holdout_edge == scored.holdout_edge and again.stats == scored.stats
 
 
 @pytest.mark.slow

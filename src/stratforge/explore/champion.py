@@ -9,9 +9,11 @@ A generation's best, once re-raced on all selection seeds, becomes champion only
 3. on the selection seeds plus fresh confirmation seeds, the one-sided paired test of "candidate
    is better" (``stratforge.stats.paired``) has p below ``1 - confidence``.
 
-Each champion is then scored on the holdout seeds, which never influence a decision. The fixed
-reference strategy (the 50 bps starter) is scored once per run on the same selection and holdout
-seeds, so the report can tell overfitting from a holdout block that is simply harder.
+The holdout seeds never influence a decision, so by default only the champion a run ends with is
+scored on them (:meth:`ChampionKeeper.score_holdout`, also after a resume); with
+``holdout_every_champion`` each champion is, at its promotion. The fixed reference strategy (the
+50 bps starter) is scored once per run on the same selection and holdout seeds, so the report can
+tell overfitting from a holdout block that is simply harder.
 """
 
 from __future__ import annotations
@@ -177,25 +179,47 @@ class ChampionKeeper:
         reason: str,
         extra: dict[str, Any],
     ) -> ChampionChange:
-        holdout = self.scoring.run(spec, self.config.holdout_seeds())
         cand = scored.candidate
-        edge, holdout_edge = float(selection.mean()), float(holdout.mean())
+        edge, holdout_edge = float(selection.mean()), None
         stats = {
             "selection_edges": _floats(selection),
             "confirm_edges": None if confirm is None else _floats(confirm),
-            "holdout_edges": _floats(holdout),
-            "holdout_seeds": [HOLDOUT_SEED_START, len(holdout)],
             "template": cand.template,
             "params": cand.params,
             **extra,
         }
+        if self.config.holdout_every_champion:
+            holdout = self._holdout_stats(spec)
+            holdout_edge = float(np.mean(holdout["holdout_edges"]))
+            stats.update(holdout)
         self.state = ChampionState(
             number, edge, selection, confirm, holdout_edge, cand.source, cand.template, cand.params, spec
         )
-        self.emit(
-            "champion", f"new champion #{number}: {edge:.2f}, holdout {holdout_edge:.2f} ({reason})", "info"
-        )
+        shown = "" if holdout_edge is None else f", holdout {holdout_edge:.2f}"
+        self.emit("champion", f"new champion #{number}: {edge:.2f}{shown} ({reason})", "info")
         return ChampionChange(edge, reason, stats, holdout_edge)
+
+    def _holdout_stats(self, spec: StrategySpec) -> dict[str, Any]:
+        holdout = self.scoring.run(spec, self.config.holdout_seeds())
+        return {"holdout_edges": _floats(holdout), "holdout_seeds": [HOLDOUT_SEED_START, len(holdout)]}
+
+    def score_holdout(self, store: RunStore) -> float | None:
+        """Score the current champion on the holdout seeds if it has not been (the end of a run);
+        written to its champion record at once. Returns its holdout edge."""
+        if self.state is None or self.state.holdout_edge is not None:
+            return None if self.state is None else self.state.holdout_edge
+        champ = store.champion()
+        if champ is None or champ.iteration != self.state.iteration:
+            raise RuntimeError("the store's champion is not the one in memory")
+        stats = self._holdout_stats(self._spec())
+        self.state.holdout_edge = float(np.mean(stats["holdout_edges"]))
+        store.set_champion_holdout(champ.id, self.state.holdout_edge, stats)
+        store.add_event(
+            "holdout",
+            f"champion #{champ.iteration}: holdout {self.state.holdout_edge:.2f} over"
+            f" {len(stats['holdout_edges'])} simulations",
+        )
+        return self.state.holdout_edge
 
     def install_starter(self, scored: Scored) -> ChampionChange:
         """Iteration 0: the starter (already raced on all selection seeds) is the first champion; the

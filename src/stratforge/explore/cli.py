@@ -59,7 +59,12 @@ def run(
         1000, "--rescore-sims", help="Fresh simulations to confirm a would-be champion."
     ),
     holdout: int = typer.Option(
-        2000, "--holdout-sims", help="Holdout simulations reported for every champion and the reference."
+        2000, "--holdout-sims", help="Holdout simulations for the final champion and the reference."
+    ),
+    holdout_every: bool = typer.Option(
+        False,
+        "--holdout-every-champion",
+        help="Score every champion on the holdout seeds at its promotion (default: only the final one).",
     ),
     generation: int = typer.Option(
         4, "--generation-size", help="Candidates per generation of --proposer templates (raced on common seeds)."
@@ -114,6 +119,7 @@ def run(
         confidence=confidence,
         rescore_sims=rescore,
         holdout_sims=holdout,
+        holdout_every_champion=holdout_every,
         generation_size=generation,
         proposer=proposer,
         hypotheses_file=hypotheses_file,

@@ -8,7 +8,8 @@ One iteration:
 3. the generation races on a rotating window of the selection seeds, all members on the same seeds
    (:mod:`.scoring`); the proposer observes every member's per-seed edges;
 4. the generation's best, re-raced on all selection seeds, is judged against the champion on
-   confirmation seeds and, if promoted, scored on holdout seeds (:mod:`.champion`);
+   confirmation seeds (:mod:`.champion`); the champion a run ends with is scored on the holdout
+   seeds once, after the last iteration;
 5. a strong strategy from outside the template library becomes a template for the proposer;
 6. the iteration's record, its members, the proposer's snapshot, a champion change, new templates
    and the iteration's events are written in ONE store transaction.
@@ -133,6 +134,7 @@ class Explorer:
                 while (exit_reason := self.exit_reason()) is None:
                     self.iterate()
                 reason = exit_reason
+                self._score_holdout()
             except StopNow:
                 reason = "stopped at once (second signal); the iteration in flight is re-run on resume"
             except CompilerUnavailable as exc:
@@ -151,6 +153,13 @@ class Explorer:
         except Exception as exc:  # the run's data is safe in the store; report later with `explore report`
             self.store.add_event("report", f"report failed: {exc}", level="warning")
         return reason
+
+    def _score_holdout(self) -> None:
+        """The final champion on the holdout seeds (a second signal stops this too: then a resume does it)."""
+        if self.champions.state is not None and self.champions.state.holdout_edge is None:
+            self.on_event("holdout", f"scoring the champion on {self.config.holdout_sims} holdout seeds")
+            edge = self.champions.score_holdout(self.store)
+            self.on_event("holdout", f"champion holdout edge {edge:.2f}")
 
     def exit_reason(self) -> str | None:
         if (stop := self.control.check()) is not None:

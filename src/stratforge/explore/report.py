@@ -123,7 +123,8 @@ def _plot_champions(store: RunStore, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 4))
     x = np.arange(len(champs))
     ax.bar(x - 0.2, [c.edge for c in champs], width=0.4, label="selection seeds")
-    ax.bar(x + 0.2, [c.holdout_edge or 0 for c in champs], width=0.4, label="holdout seeds")
+    # a champion replaced before the run ended has no holdout edge (unless every one was scored)
+    ax.bar(x + 0.2, [np.nan if c.holdout_edge is None else c.holdout_edge for c in champs], width=0.4, label="holdout seeds")
     ax.set_xticks(x, [f"#{c.iteration}" for c in champs])
     lo = min([c.edge for c in champs] + [c.holdout_edge or c.edge for c in champs], default=0)
     ax.set_ylim(max(0, lo - 30), None)
@@ -249,7 +250,7 @@ def write_report(store: RunStore) -> Path:
             + (
                 f", **{champ.holdout_edge:.2f}** on holdout seeds never used for selection."
                 if champ.holdout_edge is not None
-                else "."
+                else " (not yet scored on the holdout seeds: that happens when the run ends; resume it to finish)."
             ),
             "",
             f"Reason for promotion: {champ.reason}",

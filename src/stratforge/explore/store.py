@@ -593,9 +593,6 @@ class RunStore:
         ).fetchone()
         return None if row is None else bytes(row[0])
 
-    def set_holdout(self, number: int, holdout_edge: float) -> None:
-        with self._tx() as c:
-            c.execute("UPDATE iterations SET holdout_edge = ? WHERE number = ?", (holdout_edge, number))
 
     def iteration(self, number: int) -> Iteration | None:
         sql = f"SELECT {_ITER_COLS} FROM iterations WHERE number = ?"
@@ -694,6 +691,20 @@ class RunStore:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 (iteration, edge, holdout_edge, _dumps(stats or {}), reason, time.time()),
             )
+
+    def set_champion_holdout(self, champion_id: int, holdout_edge: float, stats: dict[str, Any]) -> None:
+        """A champion scored on the holdout seeds after its promotion: its mean, the stats that go with
+        it (merged into the champion's) and its iteration's holdout edge, in one transaction."""
+        with self._tx() as c:
+            row = c.execute("SELECT iteration, stats_json FROM champions WHERE id = ?", (champion_id,)).fetchone()
+            if row is None:
+                raise KeyError(f"no champion with id {champion_id}")
+            merged = {**json.loads(row[1]), **stats}
+            c.execute(
+                "UPDATE champions SET holdout_edge = ?, stats_json = ? WHERE id = ?",
+                (holdout_edge, _dumps(merged), champion_id),
+            )
+            c.execute("UPDATE iterations SET holdout_edge = ? WHERE number = ?", (holdout_edge, row[0]))
 
     def champion(self) -> Champion | None:
         rows = self.champion_history()
