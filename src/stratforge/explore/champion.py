@@ -203,11 +203,10 @@ class ChampionKeeper:
         holdout = self.scoring.run(spec, self.config.holdout_seeds())
         return {"holdout_edges": _floats(holdout), "holdout_seeds": [HOLDOUT_SEED_START, len(holdout)]}
 
-    def score_holdout(self, store: RunStore) -> float | None:
-        """Score the current champion on the holdout seeds if it has not been (the end of a run);
-        written to its champion record at once. Returns its holdout edge."""
-        if self.state is None or self.state.holdout_edge is not None:
-            return None if self.state is None else self.state.holdout_edge
+    def score_holdout(self, store: RunStore) -> float:
+        """Score the current champion on the holdout seeds (the end of a run); written to its
+        champion record at once. Returns its holdout edge."""
+        assert self.state is not None
         champ = store.champion()
         if champ is None or champ.iteration != self.state.iteration:
             raise RuntimeError("the store's champion is not the one in memory")

@@ -53,7 +53,7 @@ class ExploreConfig:
     rescore_sims: int = 1000  #: confirmation seeds for a would-be champion
     holdout_sims: int = 2000
     #: False: only the champion a run ends with is scored on the holdout seeds. Scoring every
-    #: champion cost 46% of a 2-hour run's wall time (16 promotions) and decides nothing.
+    #: champion decides nothing and cost ~2,000 s of a 2-hour run (16 promotions x ~123 s).
     holdout_every_champion: bool = False
     spec_check_sims: int = 4  #: seeds on which a candidate's fast spec must match its compiled source
     template_threshold: float = 390.0

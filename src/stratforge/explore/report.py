@@ -124,7 +124,8 @@ def _plot_champions(store: RunStore, path: Path) -> None:
     x = np.arange(len(champs))
     ax.bar(x - 0.2, [c.edge for c in champs], width=0.4, label="selection seeds")
     # a champion replaced before the run ended has no holdout edge (unless every one was scored)
-    ax.bar(x + 0.2, [np.nan if c.holdout_edge is None else c.holdout_edge for c in champs], width=0.4, label="holdout seeds")
+    holdout = [np.nan if c.holdout_edge is None else c.holdout_edge for c in champs]
+    ax.bar(x + 0.2, holdout, width=0.4, label="holdout seeds")
     ax.set_xticks(x, [f"#{c.iteration}" for c in champs])
     lo = min([c.edge for c in champs] + [c.holdout_edge or c.edge for c in champs], default=0)
     ax.set_ylim(max(0, lo - 30), None)

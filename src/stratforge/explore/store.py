@@ -593,7 +593,6 @@ class RunStore:
         ).fetchone()
         return None if row is None else bytes(row[0])
 
-
     def iteration(self, number: int) -> Iteration | None:
         sql = f"SELECT {_ITER_COLS} FROM iterations WHERE number = ?"
         row = self._conn.execute(sql, (number,)).fetchone()
