@@ -184,10 +184,10 @@ def test_patched_spec_is_a_plain_picklable_evm_spec(pre: PrecompiledTemplate) ->
 
 
 class _SlotRecorder:
-    """A strategy that runs the family's EVM strategy and records (step, slot) after every hook."""
+    """A strategy that runs the family's EVM strategy and records (step, slot values) after every hook."""
 
-    def __init__(self, inner, slot: int, log: list[tuple[int, int]]) -> None:
-        self._inner, self._slot, self._log = inner, slot, log
+    def __init__(self, inner, slots: tuple[int, ...], log: list[tuple[int, tuple[int, ...]]]) -> None:
+        self._inner, self._slots, self._log = inner, slots, log
 
     @property
     def name(self) -> str:
@@ -198,13 +198,14 @@ class _SlotRecorder:
 
     def after_swap(self, *trade: int) -> tuple[int, int] | None:
         fees = self._inner.after_swap(*trade)
-        self._log.append((trade[3], self._inner.storage[self._slot]))
+        self._log.append((trade[3], tuple(self._inner.storage[s] for s in self._slots)))
         return fees
 
 
 @dataclass(frozen=True)
 class _RecorderSpec:
     spec: EvmStrategySpec
+    slots: tuple[int, ...] = (12,)  # the normaliser's spot (estimate)
     log: list = field(default_factory=list, compare=False)
 
     @property
@@ -212,33 +213,57 @@ class _RecorderSpec:
         return "recorder"
 
     def create(self) -> _SlotRecorder:
-        return _SlotRecorder(self.spec.create(), 12, self.log)
+        return _SlotRecorder(self.spec.create(), self.slots, self.log)
 
 
+def _tracker_errors(pre: PrecompiledTemplate, fee_bps: float, **switches: float) -> np.ndarray:
+    """Relative error of the normaliser estimate after our last trade of each step, on a flat fee."""
+    flat = {n: 0.0 for n in ("SIGMA_K", "LAMBDA_K", "FLOW_K", "TOX_K1", "TOX_K2", "TOX_K3", "ACT_K")}
+    flat.update({"STALE_K": 0.0, "DIR_K": 0.0, "ARB_BOOST_K": 0.0, "NORM_W": 0.0, "USE_TAIL": 0.0})
+    recorder = _RecorderSpec(pre.spec(FAMILY.normalize({**flat, **switches, "BASE_FEE": fee_bps})))
+    result = simulate(draw_config(5, dataclasses.replace(CHALLENGE, n_steps=400)), recorder, history=True)
+    assert result.history is not None
+    last_of_step = {step: values[0] for step, values in recorder.log}
+    return np.array([abs(e / 1e18 / result.history[s, 2] - 1) for s, e in last_of_step.items()])
+
+
+@pytest.mark.parametrize("placed_by_arbitrage", [1.0, 0.0])
 @pytest.mark.parametrize("fee_bps", [10.0, 25.0])
 def test_normaliser_tracker_equals_the_normalisers_spot_when_we_quote_tighter(
-    pre: PrecompiledTemplate, fee_bps: float
+    pre: PrecompiledTemplate, fee_bps: float, placed_by_arbitrage: float
 ) -> None:
     # Quoting tighter than the normaliser's 30 bps, every order is shared with us and every arbitrage
     # of the normaliser is one of ours too: the estimate must then be its spot, step after step.
-    flat = {n: 0.0 for n in ("SIGMA_K", "LAMBDA_K", "FLOW_K", "TOX_K1", "TOX_K2", "TOX_K3", "ACT_K")}
-    flat.update({"STALE_K": 0.0, "DIR_K": 0.0, "ARB_BOOST_K": 0.0, "NORM_W": 0.0, "USE_TAIL": 0.0})
-    recorder = _RecorderSpec(pre.spec(FAMILY.normalize({**flat, "BASE_FEE": fee_bps})))
-    market = dataclasses.replace(CHALLENGE, n_steps=400)
-    result = simulate(draw_config(5, market), recorder, history=True)
-    assert result.history is not None
-    last_of_step = dict(recorder.log)  # step -> estimate after our last trade in it
-    assert len(last_of_step) > 150
-    for step, estimate in last_of_step.items():
-        assert estimate / 1e18 == pytest.approx(result.history[step, 2], rel=1e-12)
+    errors = _tracker_errors(pre, fee_bps, USE_NORM_ARB=placed_by_arbitrage)
+    assert len(errors) > 150  # steps in which we traded
+    assert errors.max() < 1e-12
 
 
 def test_normaliser_tracker_lags_when_we_quote_wider(pre: PrecompiledTemplate) -> None:
-    # The control: at 60 bps the normaliser trades without us and the estimate goes stale.
-    flat = {n: 0.0 for n in ("SIGMA_K", "LAMBDA_K", "FLOW_K", "TOX_K1", "TOX_K2", "TOX_K3", "ACT_K")}
-    flat.update({"STALE_K": 0.0, "DIR_K": 0.0, "ARB_BOOST_K": 0.0, "NORM_W": 0.0, "USE_TAIL": 0.0})
-    recorder = _RecorderSpec(pre.spec(FAMILY.normalize({**flat, "BASE_FEE": 60.0})))
-    result = simulate(draw_config(5, dataclasses.replace(CHALLENGE, n_steps=400)), recorder, history=True)
-    assert result.history is not None
-    errors = [abs(e / 1e18 / result.history[s, 2] - 1) for s, e in dict(recorder.log).items()]
-    assert max(errors) > 1e-4
+    # The control: at 40 bps (BASE_FEE's maximum) the normaliser trades without us and the estimate goes stale.
+    assert _tracker_errors(pre, 40.0).max() > 1e-4
+
+
+def _outside_band_after_arbitrage(pre: PrecompiledTemplate, **params: float) -> tuple[int, int]:
+    """(arbitrage-looking trades after which the estimate lies outside the normaliser's fee band of
+    the fair price that trade implies, all arbitrage-looking trades) in a 2000-step simulation."""
+    recorder = _RecorderSpec(pre.spec(FAMILY.normalize(params)), slots=(12, 13))  # 13: implied fair price
+    simulate(draw_config(5, dataclasses.replace(CHALLENGE, n_steps=2000)), recorder)
+    values = np.array([v for _, v in recorder.log], dtype=float) / 1e18
+    estimate, fair = values[1:, 0], values[1:, 1]
+    arbitrage = fair != values[:-1, 1]  # slot 13 is written by arbitrage-looking trades only
+    gamma = 0.997
+    outside = (estimate < fair * gamma * (1 - 1e-12)) | (estimate > fair / gamma * (1 + 1e-12))
+    return int((outside & arbitrage).sum()), int(arbitrage.sum())
+
+
+@pytest.mark.parametrize("fee_terms", [{}, {"BASE_FEE": 40.0, "NORM_W": 0.0}], ids=["defaults", "wide"])
+def test_each_arbitrage_places_the_normaliser_within_its_band(
+    pre: PrecompiledTemplate, fee_terms: dict[str, float]
+) -> None:
+    # The step's arbitrage moves the normaliser to within its 30 bps of the fair price it shows us.
+    # Our fills alone bound the estimate on one side only, so a stale estimate can sit outside that band.
+    placed, trades = _outside_band_after_arbitrage(pre, **fee_terms)
+    fills_only, _ = _outside_band_after_arbitrage(pre, **fee_terms, USE_NORM_ARB=0.0)
+    assert trades > 500
+    assert placed == 0 < fills_only
