@@ -13,6 +13,7 @@ import pytest
 from stratforge.amm.engine import CHALLENGE, draw_config, simulate
 from stratforge.amm.evm import EvmStrategySpec
 from stratforge.amm.solidity import check_solidity
+from stratforge.amm.strategy import NORMALIZER
 from stratforge.amm.validate import scan_forbidden_opcodes
 from stratforge.explore.templates import TemplateError, load_library
 from stratforge.explore.templates.precompiled import (
@@ -252,7 +253,7 @@ def _outside_band_after_arbitrage(pre: PrecompiledTemplate, **params: float) -> 
     values = np.array([v for _, v in recorder.log], dtype=float) / 1e18
     estimate, fair = values[1:, 0], values[1:, 1]
     arbitrage = fair != values[:-1, 1]  # slot 13 is written by arbitrage-looking trades only
-    gamma = 0.997
+    gamma = 1 - NORMALIZER.bid_bps / 10_000  # the normaliser's 30 bps
     outside = (estimate < fair * gamma * (1 - 1e-12)) | (estimate > fair / gamma * (1 + 1e-12))
     return int((outside & arbitrage).sum()), int(arbitrage.sum())
 
