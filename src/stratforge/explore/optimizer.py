@@ -206,7 +206,7 @@ class CmaesProposer:
         popsize: int | None = None,
         incpopsize: float = 2.0,
         max_restarts: int = 9,
-        max_generations: int | None = 15,
+        max_generations: int | None = 30,
         fixed: Sequence[str] = (),
         precompile: bool = True,
     ) -> None:
