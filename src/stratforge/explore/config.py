@@ -50,6 +50,8 @@ class ExploreConfig:
     stages: tuple[int, ...] = (10, 100, 1000)
     confidence: float = 0.95
     keep_fraction: float = 0.5  #: successive halving: share of a generation kept at each rung
+    #: the last rung checks the champion gate every this many seeds (0: only at its end)
+    final_look_sims: int = 100
     rescore_sims: int = 1000  #: confirmation seeds for a would-be champion
     holdout_sims: int = 2000
     #: False: only the champion a run ends with is scored on the holdout seeds. Scoring every
@@ -89,6 +91,7 @@ class ExploreConfig:
         d["state_dir"] = Path(d["state_dir"])
         d["stages"] = tuple(d["stages"])
         d.setdefault("proposer", "templates")  # runs from before CMA-ES searched the template library
+        d.setdefault("final_look_sims", 0)  # runs from before the last rung stopped early
         if d.get("hypotheses_file"):
             d["hypotheses_file"] = Path(d["hypotheses_file"])
         return cls(**d)
@@ -109,6 +112,8 @@ class ExploreConfig:
             raise ValueError("confidence must be between 0.5 and 1")
         if not 0.0 < self.keep_fraction <= 1.0:
             raise ValueError("keep fraction must be in (0, 1]")
+        if self.final_look_sims < 0:
+            raise ValueError("final look sims must be 0 (off) or positive")
         if self.max_runtime_s <= 0:
             raise ValueError("max runtime must be positive")
         if self.max_iterations is not None and self.max_iterations < 1:
