@@ -88,6 +88,13 @@ def test_commands_refuse_a_directory_without_a_run(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "no exploration run" in proc.stderr
 
 
+def test_run_refuses_bad_racing_settings_before_creating_the_run(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    proc = stratforge("explore", "run", "--state-dir", str(run), "--final-look-sims", "-1")
+    assert proc.returncode == 2 and "final look sims must be 0 (off) or positive" in proc.stderr
+    assert "Traceback" not in proc.stderr and not run.exists()
+
+
 def test_robustness_check_uses_disjoint_batches() -> None:
     proc = stratforge("explore", "robustness-check", "fixed:50", "--batches", "3", "-n", "4", "-w", "1")
     assert proc.returncode == 0, proc.stderr

@@ -13,6 +13,7 @@ from stratforge.explore.candidate import Candidate
 from stratforge.explore.config import ExploreConfig
 from stratforge.explore.scoring import Scoring
 from stratforge.explore.templates import load_library
+from stratforge.stats import paired
 
 FEE = load_library()["fixed_fee"]
 
@@ -66,6 +67,33 @@ def test_a_generation_of_one_is_the_staged_gate_against_the_champion(tmp_path: P
     assert close.stages["48"]["paired_vs_champion"]["mean_diff"] == 0.0
 
 
+def test_the_last_rung_stops_at_the_first_look_where_the_best_is_clearly_below_the_champion(
+    tmp_path: Path,
+) -> None:
+    """With looks every 8 seeds, a best stops at the first look whose paired interval against the
+    champion lies below zero, and runs to the end when there is none. The champion's per-seed edges
+    are the member's own plus chosen offsets: even for the first two rungs (the staged gate keeps
+    it), then a clear lead over the seeds of the last rung (or none)."""
+    looked, plain = scoring(tmp_path, final_look_sims=8), scoring(tmp_path, final_look_sims=0)
+    order = looked.seed_order(2)
+    own = run_batch(FixedFee(50), 48, workers=1).edge  # indexed by seed
+    wiggle = np.resize([1.0, -1.0], 48)
+    for lead, expect_stop in ((0.8, True), (0.0, False)):
+        offsets = wiggle.copy()
+        offsets[16:] = lead + 0.5 * wiggle[16:]
+        champion = own.copy()
+        champion[np.asarray(order)] += offsets  # offsets[j] belongs to the j-th seed raced
+        expected = next((n for n in (24, 32, 40, 48) if paired(-offsets[:n], np.zeros(n)).high < 0), 48)
+        member = looked.race([looked.prepare(fixed(50))], order, champion)[0]
+        assert len(member.seeds) == expected
+        assert (expected < 48) is expect_stop  # the design: a stop inside the last rung, or a full run
+        assert ("worse than the champion" in (member.dropped or "")) is expect_stop
+        assert {str(n) for n in (24, 32, 40, 48) if n <= expected} <= set(member.stages)
+        full = plain.race([plain.prepare(fixed(50))], order, champion)[0]  # without looks: every seed
+        assert len(full.seeds) == 48
+        np.testing.assert_array_equal(member.edges, full.edges[:expected])  # same seeds, same edges
+
+
 def test_failed_members_are_reported_and_do_not_race(tmp_path: Path) -> None:
     s = scoring(tmp_path)
     broken = Candidate("contract Nope {}", "test")
@@ -77,7 +105,9 @@ def test_failed_members_are_reported_and_do_not_race(tmp_path: Path) -> None:
     assert result.edge is None and result.errors
 
 
-@pytest.mark.parametrize("bad", [{"keep_fraction": 0.0}, {"stages": (10, 5)}, {"generation_size": 0}])
+@pytest.mark.parametrize(
+    "bad", [{"keep_fraction": 0.0}, {"stages": (10, 5)}, {"generation_size": 0}, {"final_look_sims": -1}]
+)
 def test_config_rejects_nonsense(tmp_path: Path, bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         ExploreConfig(state_dir=tmp_path, **bad).validate()  # type: ignore[arg-type]

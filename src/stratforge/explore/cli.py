@@ -54,6 +54,11 @@ def run(
     ),
     budget_usd: float | None = typer.Option(None, "--budget-usd", help="Exit once LLM spend reaches this."),
     stages: str = typer.Option("10,100,1000", "--stages", help="Simulations per test stage."),
+    final_look: int = typer.Option(
+        100,
+        "--final-look-sims",
+        help="The last stage checks the champion gate every this many simulations (0: only at its end).",
+    ),
     confidence: float = typer.Option(0.95, "--confidence", help="Confidence required to promote a champion."),
     rescore: int = typer.Option(
         1000, "--rescore-sims", help="Fresh simulations to confirm a would-be champion."
@@ -116,6 +121,7 @@ def run(
         max_iterations=max_iterations,
         budget_usd=budget_usd,
         stages=_parse_stages(stages),
+        final_look_sims=final_look,
         confidence=confidence,
         rescore_sims=rescore,
         holdout_sims=holdout,
