@@ -15,7 +15,8 @@ edges (std ~0.2-1.6 edge against ~73-89), so members are compared by paired diff
   after each block, so a best that is clearly below the champion stops early (a group-sequential
   futility stop: the gate's one-sided 2.5 % at each look rarely stops a member that is truly better).
 
-A generation of one is therefore exactly the staged 10/100/1000 gate against the champion.
+A generation of one is therefore exactly the staged 10/100/1000 gate against the champion (with
+the looks inside its last stage).
 Candidates with a ready ``spec`` skip the compiler (the champion keeper checks that spec against
 the compiled source before anything built on it is promoted); every other candidate is validated
 and compiled, so each is scored as its Solidity.
