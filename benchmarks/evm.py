@@ -2,8 +2,10 @@
 
 Measures, in one run and one worker:
   * the native fixed-fee engine (no hooks): the baseline a simulation costs;
-  * the Solidity StarterStrategy, DynamicStrategy and a complex strategy of the leaderboard's kind
+  * the Solidity StarterStrategy, DynamicStrategy, a complex strategy of the leaderboard's kind
     (tests/amm/solidity/ComplexStrategy.sol: 14 slots read and written, ~85-97k gas per afterSwap)
+    and the explorer's ``frontier`` family at its defaults (parameters patched into the compiled
+    template as PUSH32 constants, the way the explorer runs every candidate)
     through the core's EVM (the default engine) and through pyrevm (the oracle engine, on fewer
     simulations: it is slow), on the same first seeds;
 and prints CPU-seconds per simulation, hook calls per simulation, microseconds per hook (the
@@ -26,6 +28,8 @@ from stratforge.amm.engine import run_batch
 from stratforge.amm.evm import EvmStrategySpec, pack_after_swap
 from stratforge.amm.solidity import EXAMPLES_DIR, load_solidity_strategy
 from stratforge.amm.strategy import FixedFee
+from stratforge.explore.templates.precompiled import PrecompiledTemplate
+from stratforge.explore.templates.templates import load_library
 
 WAD = 10**18
 COMPLEX = Path(__file__).resolve().parents[1] / "tests" / "amm" / "solidity" / "ComplexStrategy.sol"
@@ -74,6 +78,7 @@ def main() -> None:
         load_solidity_strategy(EXAMPLES_DIR / "StarterStrategy.sol"),
         load_solidity_strategy(EXAMPLES_DIR / "DynamicStrategy.sol"),
         load_solidity_strategy(COMPLEX),
+        PrecompiledTemplate.build(load_library()["frontier"]).spec(name="frontier (explorer family)"),
     ]
 
     table = Table(title=f"Solidity strategies, 1 worker, CPU time ({n} sims core EVM, {n_py} pyrevm)")

@@ -282,6 +282,22 @@ def test_hand_written_programs_cover_the_remaining_opcodes() -> None:
             assert got == oracle_call(program, storage, cd, 100_000), program.hex()
 
 
+@pytest.mark.parametrize("width", range(1, 33))
+def test_every_push_width_reads_its_immediate_big_endian(width: int) -> None:
+    """PUSH1..PUSH32 with distinct bytes (so a byte read from the wrong place shows), alone and as
+    the last instruction of the code (its immediate runs past the end: the missing bytes are zero)."""
+    ret_top = bytes([0x60, 0x00, 0x52, 0x60, 0x20, 0x60, 0x00, 0xF3])
+    immediate = bytes((0xA0 + 7 * i) % 256 or 1 for i in range(width))
+    program = bytes([0x5F + width]) + immediate + ret_top
+    machine = _core.EvmMachine(program, {})
+    got = native_call(machine, b"", 100_000)
+    assert got == oracle_call(program, {}, b"", 100_000)
+    assert int.from_bytes(got.output, "big") == int.from_bytes(immediate, "big")
+    truncated = bytes([0x5F + width]) + immediate[: width // 2]
+    machine = _core.EvmMachine(truncated, {})
+    assert native_call(machine, b"", 100_000) == oracle_call(truncated, {}, b"", 100_000)
+
+
 def test_gaslimit_is_the_references_and_pyrevm_cannot_match_it() -> None:
     """The reference's block gas limit is revm's default U256::MAX; pyrevm always reports 2^64-1."""
     program = bytes([0x45, 0x60, 0x00, 0x52, 0x60, 0x20, 0x60, 0x00, 0xF3])

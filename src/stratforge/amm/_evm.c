@@ -334,11 +334,17 @@ static inline u256 u_from_be32(const unsigned char *p) {
     return r;
 }
 
-/* n <= 32 big-endian bytes */
+/* n <= 32 big-endian bytes, read as whole limbs from the end (every PUSH decodes its immediate
+ * when it runs; copying it into a zeroed word compiled to a `rep movs`, a quarter of a complex
+ * strategy's hook time) */
 static inline u256 u_from_be(const unsigned char *p, int n) {
-    unsigned char word[32] = {0};
-    memcpy(word + 32 - n, p, (size_t)n);
-    return u_from_be32(word);
+    u256 r = U256_ZERO;
+    int limb = 0;
+    for (; n >= 8; n -= 8) r.w[limb++] = load_be64(p + n - 8);
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = (v << 8) | p[i];
+    if (n) r.w[limb] = v;
+    return r;
 }
 
 static inline void u_to_be(const u256 *a, unsigned char *p) {
