@@ -7,7 +7,7 @@ setup(
         Extension(
             "stratforge.amm._core",
             sources=["src/stratforge/amm/_core.c", "src/stratforge/amm/_evm.c"],
-            depends=["src/stratforge/amm/_evm.h"],
+            depends=["src/stratforge/amm/_evm.h", "src/stratforge/amm/_evm_interp.h"],
             extra_compile_args=["-O3", "-std=gnu11", "-fno-fast-math", "-ffp-contract=off"],
         )
     ]

@@ -298,6 +298,60 @@ def test_every_push_width_reads_its_immediate_big_endian(width: int) -> None:
     assert native_call(machine, b"", 100_000) == oracle_call(truncated, {}, b"", 100_000)
 
 
+def _gas_windows(program: bytes, storage: dict[int, int], calldata: bytes) -> list[int]:
+    """Every gas limit from just short of what the call spends to 2,450 past it (an SSTORE needs more
+    than the 2,300 stipend left): the limits where a call stops part-way through a basic block."""
+    intrinsic = 21_000 + sum(16 if b else 4 for b in calldata)
+    need = oracle_call(program, storage, calldata, 1_000_000).gas_spent
+    return list(range(max(intrinsic, need - 150), need + 2_450))
+
+
+_RET_TOP = bytes([0x60, 0x00, 0x52, 0x60, 0x20, 0x60, 0x00, 0xF3])  # MSTORE(0, top); RETURN(0, 32)
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        # a cheap SSTORE early in a long block: its stipend check must see the gas the rest of the
+        # block has not used yet
+        bytes([0x60, 0x03, 0x54, 0x50, 0x60, 0x09, 0x60, 0x03, 0x55] + [0x60, 0x01, 0x50] * 30 + [0x00]),
+        # GAS in the middle of a block, then more of the block, returning what GAS saw
+        bytes([0x60, 0x01, 0x50, 0x5A] + [0x60, 0x01, 0x50] * 10) + _RET_TOP,
+        # a loop: JUMPI falling through into a JUMPDEST, memory growing each round
+        bytes(
+            [0x60, 0x00, 0x5B, 0x80, 0x60, 0x20, 0x02, 0x51, 0x50, 0x60, 0x01, 0x01, 0x80, 0x60, 0x0A, 0x11]
+            + [0x60, 0x02, 0x57, 0x5B, 0x60, 0x01, 0x50]
+        )
+        + _RET_TOP,
+    ],
+    ids=["sstore-stipend", "gas-mid-block", "loop"],
+)
+def test_every_gas_limit_near_a_calls_need_matches_pyrevm(program: bytes) -> None:
+    """The core checks static gas once per basic block; at every limit where the call runs out
+    part-way through a block, status, gas, output and storage must still be the reference's."""
+    storage = {3: 9}
+    outcomes = set()
+    for gas in _gas_windows(program, storage, b""):
+        got = native_call(_core.EvmMachine(program, storage), b"", gas)
+        assert got == oracle_call(program, storage, b"", gas), gas
+        outcomes.add(got.kind)
+    assert None in outcomes and "out_of_gas" in outcomes  # the windows straddle the need
+
+
+def test_every_gas_limit_near_a_strategys_need_matches_pyrevm() -> None:
+    spec = fixture("ComplexStrategy.sol")
+    machine = _core.EvmMachine(spec.runtime_code, {})
+    native_call(machine, pack_after_initialize(*INIT), GAS_LIMIT_INIT)
+    storage = machine.storage
+    calldata = pack_after_swap(True, 2 * WAD, 190 * WAD, 5, 102 * WAD, 9_810 * WAD)
+    kinds = set()
+    for gas in _gas_windows(spec.runtime_code, storage, calldata):
+        got = native_call(_core.EvmMachine(spec.runtime_code, storage), calldata, gas)
+        assert got == oracle_call(spec.runtime_code, storage, calldata, gas), gas
+        kinds.add(got.kind)
+    assert None in kinds and "out_of_gas" in kinds
+
+
 def test_gaslimit_is_the_references_and_pyrevm_cannot_match_it() -> None:
     """The reference's block gas limit is revm's default U256::MAX; pyrevm always reports 2^64-1."""
     program = bytes([0x45, 0x60, 0x00, 0x52, 0x60, 0x20, 0x60, 0x00, 0xF3])
