@@ -484,7 +484,7 @@ static OpInfo OPS[256];
 /* A basic block: straight-line code entered at pc 0, at a JUMPDEST, or after a JUMPI or GAS, up to
  * and including the first JUMP, JUMPI, GAS, STOP, RETURN, REVERT or opcode that halts, or up to the
  * next JUMPDEST. Its static gas and stack bounds are checked once on entry instead of before every
- * instruction, which is a third of the work of a typical instruction. */
+ * instruction. */
 typedef struct BlockInfo {
     int32_t gas;  /* static gas of all its instructions */
     int32_t need; /* stack items it needs on entry */
@@ -627,9 +627,8 @@ static int set_output(Machine *m, const unsigned char *data, size_t len) {
     return 0;
 }
 
-/* One transaction calling the strategy with `cd` under `gas_limit`. Storage is committed on
- * success and left as it was otherwise. */
-
+/* The two interpreters, call_exact and call_by_blocks: one transaction calling the strategy with
+ * `cd` under `gas_limit`. Storage is committed on success and left as it was otherwise. */
 #define INTERP_NAME call_exact
 #define INTERP_BLOCKS 0
 #include "_evm_interp.h"
