@@ -544,19 +544,15 @@ static int machine_set_code(Machine *m, const unsigned char *code, size_t len) {
     if (!m->code || !m->jumpdest || !m->blocks || !m->stack) return -1;
     memcpy(m->code, code, len);
     m->code_len = len;
-    /* JUMPDEST analysis over the whole code (as revm): skip PUSH data */
-    for (size_t i = 0; i < len;) {
-        unsigned char op = code[i];
-        if (op == 0x5b) m->jumpdest[i] = 1;
-        i += 1 + (op >= 0x60 && op <= 0x7f ? op - 0x5f : 0);
-    }
-    /* Basic blocks, in one pass: b is the entry of the block being summed, level the stack
-     * height relative to its entry. Code after a block's end that no jump can reach is skipped. */
+    /* One pass over the instructions (PUSH data skipped): JUMPDEST analysis as revm's, and the
+     * basic blocks. b is the entry of the block being summed, level the stack height relative to
+     * its entry; code after a block's end that no jump can reach is skipped. */
     BlockInfo *b = &m->blocks[0];
     int32_t level = 0;
     for (size_t i = 0; i < len;) {
         unsigned char op = code[i];
-        if (m->jumpdest[i]) {
+        if (op == 0x5b) {
+            m->jumpdest[i] = 1;
             b = &m->blocks[i];
             level = 0;
         }

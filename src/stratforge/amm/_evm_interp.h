@@ -98,6 +98,13 @@ static CallResult INTERP_NAME(Machine *m, const unsigned char *cd, size_t cd_len
     do {                                \
         if (!m->jumpdest[p]) ENTER(p);  \
     } while (0)
+    /* The next instruction after one that ends its block (a JUMPI not taken, GAS). */
+#define NEXT_BLOCK()             \
+    do {                         \
+        pc++;                    \
+        ENTER_FALLTHROUGH(pc);   \
+        DISPATCH();              \
+    } while (0)
 #else
 #define DISPATCH()                                                                  \
     do {                                                                            \
@@ -115,6 +122,9 @@ static CallResult INTERP_NAME(Machine *m, const unsigned char *cd, size_t cd_len
         pc++;      \
         DISPATCH(); \
     } while (0)
+#if !INTERP_BLOCKS
+#define NEXT_BLOCK() NEXT()
+#endif
 
 #if INTERP_BLOCKS
     ENTER_FALLTHROUGH(0);
@@ -331,25 +341,13 @@ static CallResult INTERP_NAME(Machine *m, const unsigned char *cd, size_t cd_len
                 DISPATCH();
             }
             sp -= 2;
-#if INTERP_BLOCKS
-            pc++;
-            ENTER_FALLTHROUGH(pc);
-            DISPATCH();
-#else
-            NEXT();
-#endif
+            NEXT_BLOCK();
         }
         op_58: stack[sp++] = u_from64(pc); NEXT();
         op_59: stack[sp++] = u_from64(msize); NEXT();
         op_5a: /* GAS ends its block, so the gas left here is the exact interpreter's */
             stack[sp++] = u_from64((uint64_t)gas);
-#if INTERP_BLOCKS
-            pc++;
-            ENTER_FALLTHROUGH(pc);
-            DISPATCH();
-#else
-            NEXT();
-#endif
+            NEXT_BLOCK();
         op_5b:
 #if INTERP_BLOCKS
             ENTER(pc);
@@ -409,6 +407,7 @@ static CallResult INTERP_NAME(Machine *m, const unsigned char *cd, size_t cd_len
 #undef ENTER
 #undef ENTER_FALLTHROUGH
 #endif
+#undef NEXT_BLOCK
 #undef NEXT
 #undef TOP
 #undef ARG
