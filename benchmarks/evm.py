@@ -21,6 +21,7 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -78,8 +79,10 @@ def main() -> None:
         load_solidity_strategy(EXAMPLES_DIR / "StarterStrategy.sol"),
         load_solidity_strategy(EXAMPLES_DIR / "DynamicStrategy.sol"),
         load_solidity_strategy(COMPLEX),
-        PrecompiledTemplate.build(load_library()["frontier"]).spec(name="frontier (explorer family)"),
     ]
+    frontier = PrecompiledTemplate.build(load_library()["frontier"])
+    specs.append(frontier.spec(name="frontier (explorer family)"))
+    twin, _ = frontier.render(None, "frontier (explorer family)")
 
     table = Table(title=f"Solidity strategies, 1 worker, CPU time ({n} sims core EVM, {n_py} pyrevm)")
     for col in (
@@ -94,6 +97,8 @@ def main() -> None:
         table.add_column(col, justify="right")
     table.add_row("native fixed 50 bps (baseline)", "-", f"{base_cpu:.4f}", "0", "-", "-", "1.0")
     verdicts = []
+    edges: dict[str, np.ndarray] = {}
+    edges_cpu: dict[str, float] = {}
     for spec in specs:
         for engine, sims in (("native", n), ("pyrevm", n_py)):
             if sims < 1:
@@ -101,6 +106,8 @@ def main() -> None:
             s = spec.with_engine(engine)
             result = run_batch(s, sims, workers=1)
             cpu = result.cpu_s / sims
+            if engine == "native":
+                edges[spec.name], edges_cpu[spec.name] = result.edge, cpu
             hooks = float(result.columns["hook_calls"].mean())
             alone = f"{evm_call_us(s, calls):.2f}" if engine == "native" else "-"
             ratio = cpu / base_cpu
@@ -118,6 +125,24 @@ def main() -> None:
                 verdicts.append(
                     f"{spec.name}: {ratio:.1f}x native, {ok} the target <= {TARGETS[spec.name]:g}x"
                 )
+    # the explorer runs the family through its native twin (the EVM only where the twin gives up)
+    result = run_batch(twin, n, workers=1)
+    cpu = result.cpu_s / n
+    hooks = float(result.columns["hook_calls"].mean())
+    table.add_row(
+        twin.name,
+        "native twin",
+        f"{cpu:.4f}",
+        f"{hooks:.0f}",
+        f"{(cpu - base_cpu) / hooks * 1e6:.2f}",
+        "-",
+        f"{cpu / base_cpu:.1f}",
+    )
+    same = np.array_equal(result.edge, edges[twin.name])
+    verdicts.append(
+        f"frontier: the twin is {edges_cpu[twin.name] / cpu:.1f}x faster than the core's EVM, per-seed edges "
+        + ("bit-identical" if same else "DIFFERENT")
+    )
     console.print(table)
     for v in verdicts:
         console.print(v)

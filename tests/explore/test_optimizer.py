@@ -13,6 +13,7 @@ import random
 import numpy as np
 import pytest
 
+from stratforge.amm.twins import TwinSpec
 from stratforge.explore.candidate import Candidate, CandidateResult, ProposalContext, Proposer
 from stratforge.explore.optimizer import CmaesProposer, ParamSpace, rank_results
 from stratforge.explore.templates import ParamSpec, Template, load_library
@@ -191,5 +192,5 @@ def test_precompiled_candidates_carry_patched_specs() -> None:
     prop = CmaesProposer(FAMILY, seed=0)
     gen = prop.propose(CTX)
     specs = [c.spec for c in gen]
-    assert all(s is not None for s in specs)
-    assert len({s.runtime_code for s in specs}) == len(gen)  # type: ignore[union-attr]
+    assert all(isinstance(s, TwinSpec) for s in specs)  # the frontier family has a native twin
+    assert len({s.exact.runtime_code for s in specs}) == len(gen)  # type: ignore[union-attr]

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "_evm.h"
+#include "_twin.h"
 
 typedef unsigned __int128 u128;
 typedef __int128 i128;
@@ -225,7 +226,13 @@ static inline double wad_to_f64(i128 w) { return (double)w / WAD_F; }
 /* AMM state and strategies                                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
-enum { STRAT_FIXED = 0, STRAT_PYTHON = 1, STRAT_PYTHON_RAW = 2, STRAT_EVM = 3 /* the core's EVM (_evm.c) */ };
+enum {
+    STRAT_FIXED = 0,
+    STRAT_PYTHON = 1,
+    STRAT_PYTHON_RAW = 2,
+    STRAT_EVM = 3,  /* the core's EVM (_evm.c) */
+    STRAT_TWIN = 4, /* a native twin of a Solidity family (_frontier_twin.c) */
+};
 
 typedef struct {
     double rx, ry;           /* reserves */
@@ -283,6 +290,16 @@ static int amm_after_swap(amm_t *a, int is_buy, double amount_x, double amount_y
     i128 wrx = wad_from_f64(a->rx), wry = wad_from_f64(a->ry);
     PyObject *res = NULL;
     a->hook_calls++;
+    if (a->kind == STRAT_TWIN) {
+        int64_t bid = 0, ask = 0;
+        int rc = twin_after_swap(a->obj, is_buy, (u128)wx, (u128)wy, t, (u128)wrx, (u128)wry, &bid, &ask);
+        if (rc < 0) return -1; /* TwinOutOfRange: the engine re-runs the simulation in the EVM */
+        if (rc == 1)
+            amm_set_fees(a, bid, ask);
+        else
+            a->hook_failures++;
+        return 0;
+    }
     if (a->kind == STRAT_PYTHON_RAW || a->kind == STRAT_EVM) {
         /* ABI calldata of afterSwap(TradeInfo): selector + 6 words (values are positive here,
          * the reference encodes the low 128 bits of each) */
@@ -553,9 +570,12 @@ static int bind_strategy(amm_t *a, PyObject *spec, double x0, double y0) {
         return -1;
     }
     a->obj = spec;
-    PyObject *raw = evm_is_machine(spec) ? NULL : PyObject_GetAttrString(spec, "after_swap_raw");
+    int in_c = evm_is_machine(spec) || twin_is(spec);
+    PyObject *raw = in_c ? NULL : PyObject_GetAttrString(spec, "after_swap_raw");
     if (evm_is_machine(spec)) {
         a->kind = STRAT_EVM;
+    } else if (twin_is(spec)) {
+        a->kind = STRAT_TWIN;
     } else if (raw) {
         a->kind = STRAT_PYTHON_RAW;
         a->swap_fn = raw;
@@ -841,6 +861,6 @@ static struct PyModuleDef core_module = {PyModuleDef_HEAD_INIT, "_core",
 PyMODINIT_FUNC PyInit__core(void) {
     zig_init();
     PyObject *m = PyModule_Create(&core_module);
-    if (m && evm_add_to_module(m) < 0) Py_CLEAR(m);
+    if (m && (evm_add_to_module(m) < 0 || twin_add_to_module(m) < 0)) Py_CLEAR(m);
     return m;
 }

@@ -29,6 +29,7 @@ import numpy as np
 from stratforge.amm import _core
 from stratforge.amm.evm import EvmStrategySpec
 from stratforge.amm.strategy import NORMALIZER, FixedFee, StrategySpec
+from stratforge.amm.twins import TwinOutOfRange, TwinSpec
 from stratforge.process import die_with_parent
 from stratforge.stats import mean_ci
 
@@ -93,7 +94,21 @@ def simulate(
     """Run one simulation. With ``history=True`` the result carries per-step arrays."""
     m = config.market
     hist = np.zeros((m.n_steps, 8)) if history else None
-    sub, norm = _core.simulate(
+    try:
+        sub, norm = _run_core(config, submission, normalizer, hist)
+    except TwinOutOfRange:
+        if not isinstance(submission, TwinSpec):
+            raise
+        # the twin met what it does not model exactly: the contract decides, in the EVM
+        return simulate(config, submission.exact, normalizer, history=history)
+    return SimResult(config.seed, AmmResult(**sub), AmmResult(**norm), history=hist)
+
+
+def _run_core(
+    config: SimConfig, submission: StrategySpec, normalizer: StrategySpec, hist: np.ndarray | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    m = config.market
+    return _core.simulate(
         config.seed,
         m.n_steps,
         m.initial_price,
@@ -110,7 +125,6 @@ def simulate(
         _native_or_instance(normalizer),
         hist,
     )
-    return SimResult(config.seed, AmmResult(**sub), AmmResult(**norm), history=hist)
 
 
 @dataclass(frozen=True)
@@ -358,6 +372,8 @@ def run_batch(
     batch = assemble_batch(spec.name, seed_list, done, time.perf_counter() - t0)
     if isinstance(spec, EvmStrategySpec):  # which EVM ran it, so a fallback is never silent
         batch.meta.update(evm_engine=spec.engine, evm_engine_note=spec.engine_note)
+    elif isinstance(spec, TwinSpec):
+        batch.meta.update(evm_engine=f"native twin of {spec.family} (the EVM where it gives up)")
     return batch
 
 

@@ -27,6 +27,7 @@ from stratforge.amm.engine import run_batch
 from stratforge.amm.evm import EvmStrategySpec, code_reads_gas
 from stratforge.amm.solidity import check_solidity
 from stratforge.amm.strategy import StrategySpec
+from stratforge.amm.twins import TwinSpec, twin_for
 from stratforge.explore.templates.templates import Template, TemplateError
 
 _PUSH32 = 0x7F
@@ -64,16 +65,23 @@ class PrecompiledTemplate:
                     )
         return cls(template, compiled, offsets)
 
-    def runtime_code(self, params: Mapping[str, float] | None = None) -> bytes:
-        """The runtime code for ``params`` (normalized like :meth:`Template.render`)."""
+    def words(self, params: Mapping[str, float] | None = None) -> dict[str, int]:
+        """The uint256 each parameter holds for ``params`` (normalized like :meth:`Template.render`)."""
         values = self.template.normalize(params)
-        code = bytearray(self.compiled.runtime_code)
+        out = {}
         for p in self.template.params:
             word = p.to_int(values[p.name])
             if not 0 <= word < 2**256:
                 raise TemplateError(f"parameter {p.name}: {values[p.name]} does not fit a uint256")
+            out[p.name] = word
+        return out
+
+    def runtime_code(self, params: Mapping[str, float] | None = None) -> bytes:
+        """The runtime code for ``params``: the compiled code with their words patched in."""
+        code = bytearray(self.compiled.runtime_code)
+        for name, word in self.words(params).items():
             data = word.to_bytes(32, "big")
-            for start in self.offsets[p.name]:
+            for start in self.offsets[name]:
                 code[start : start + 32] = data
         return bytes(code)
 
@@ -89,14 +97,17 @@ class PrecompiledTemplate:
         )
 
     def render(
-        self, params: Mapping[str, float] | None = None, strategy_name: str | None = None
-    ) -> tuple[EvmStrategySpec, str]:
-        """(patched spec, rendered Solidity source) for one candidate; the spec carries the source's
-        sha256, as a compiled one would."""
+        self, params: Mapping[str, float] | None = None, strategy_name: str | None = None, twin: bool = True
+    ) -> tuple[EvmStrategySpec | TwinSpec, str]:
+        """(fastest spec, rendered Solidity source) for one candidate: the template's native twin
+        when it has one (:mod:`stratforge.amm.twins`), else the patched contract, which carries the
+        source's sha256 as a compiled one would."""
         name = strategy_name or self.template.name
         source = self.template.render(params, name)
         digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
-        return dataclasses.replace(self.spec(params, name), source_hash=digest), source
+        exact = dataclasses.replace(self.spec(params, name), source_hash=digest)
+        fast = twin_for(self.template.text, self.words(params), exact) if twin else None
+        return fast or exact, source
 
 
 @dataclass(frozen=True)
