@@ -222,7 +222,7 @@ def test_a_simulation_the_twin_cannot_model_runs_in_the_evm(pre: PrecompiledTemp
 
 
 def test_the_twin_gives_up_before_the_gas_limit_could_be_reached(pre: PrecompiledTemplate) -> None:
-    # storage where one afterSwap writes seven slots from zero (20k gas each): the EVM still fits
+    # storage where one afterSwap writes eight slots from zero (20k gas each): the EVM still fits
     # the 250k limit, but the twin's bound does not, so it leaves the call to the EVM
     spec = _with_words(pre, pre.words({"ARB_BOOST_K": 1.0}))
     evm, twin = spec.exact.create(), spec.create()
