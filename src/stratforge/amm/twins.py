@@ -63,11 +63,10 @@ class TwinSpec:
         return self.exact.name
 
     def create(self) -> Strategy:
-        return _twin_types()[self.family](self.params)
+        return _BY_FAMILY[self.family].create(self.params)
 
 
-def _twin_types() -> dict[str, Callable[[tuple[int, ...]], Strategy]]:
-    return {t.family: t.create for t in TWINS.values()}
+_BY_FAMILY = {t.family: t for t in TWINS.values()}
 
 
 def twin_for(template_text: str, words: Mapping[str, int], exact: EvmStrategySpec) -> TwinSpec | None:

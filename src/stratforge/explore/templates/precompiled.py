@@ -138,6 +138,7 @@ def check_identical(
     workers: int = 1,
     strategy_name: str | None = None,
 ) -> IdentityCheck:
-    """:func:`check_spec_matches_source` for the patched spec and the render of ``params``."""
+    """:func:`check_spec_matches_source` for the spec :meth:`PrecompiledTemplate.render` gives
+    (the native twin where the template has one) and the render of ``params``."""
     fast, source = pre.render(params, strategy_name)
     return check_spec_matches_source(fast, source, seeds, workers)
