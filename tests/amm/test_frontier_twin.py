@@ -43,12 +43,7 @@ def _fees(out: bytes) -> tuple[int, int]:
 
 def _with_words(pre: PrecompiledTemplate, words: dict[str, int]) -> TwinSpec:
     """The twin and contract for raw parameter words (values a template's ranges would not allow)."""
-    code = bytearray(pre.compiled.runtime_code)
-    for name, word in words.items():
-        for start in pre.offsets[name]:
-            code[start : start + 32] = word.to_bytes(32, "big")
-    exact = dataclasses.replace(pre.spec(None, "words"), runtime_code=bytes(code))
-    twin = twin_for(pre.template.text, words, exact)
+    twin = twin_for(pre.template.text, words, pre.contract(words, "words"))
     assert twin is not None
     return twin
 

@@ -570,13 +570,12 @@ static int bind_strategy(amm_t *a, PyObject *spec, double x0, double y0) {
         return -1;
     }
     a->obj = spec;
-    int in_c = evm_is_machine(spec) || twin_is(spec);
-    PyObject *raw = in_c ? NULL : PyObject_GetAttrString(spec, "after_swap_raw");
+    PyObject *raw = NULL;
     if (evm_is_machine(spec)) {
         a->kind = STRAT_EVM;
     } else if (twin_is(spec)) {
         a->kind = STRAT_TWIN;
-    } else if (raw) {
+    } else if ((raw = PyObject_GetAttrString(spec, "after_swap_raw")) != NULL) {
         a->kind = STRAT_PYTHON_RAW;
         a->swap_fn = raw;
     } else {

@@ -176,15 +176,6 @@ static inline u128 wdiv(Call *c, u128 x, u128 y) {
     return add(c, qx * WAD, q1 * WAD_SQRT + q2);
 }
 
-/* count * WAD / elapsed */
-static inline u128 mul_wad_div(Call *c, u128 x, u128 d) {
-    if (x > U128_MAX / WAD) {
-        fail(c, E_RANGE);
-        return 0;
-    }
-    return (x * WAD) / d; /* d >= 1 */
-}
-
 static inline u128 abs_diff(u128 a, u128 b) { return a > b ? a - b : b - a; }
 static inline u128 clamp_fee(u128 f) { return f > MAX_FEE ? MAX_FEE : f; }
 
@@ -199,7 +190,7 @@ static u128 wpow(Call *c, u128 factor, u128 n) {
     return result;
 }
 
-/* a * WAD-blend: x * keep + y * (1 - keep), the template's EMA step */
+/* wmul(x, keep) + wmul(y, WAD - keep): the template's EMA step */
 static inline u128 blend(Call *c, u128 x, u128 keep, u128 y) {
     return add(c, wmul(c, x, keep), wmul(c, y, sub(c, WAD, keep)));
 }
@@ -307,7 +298,7 @@ static void after_swap(Call *c, int is_buy, u128 amount_y, u128 timestamp, u128 
     if (first) {
         u128 elapsed = last == 0 ? 1 : sub(c, step, last);
         if (last != 0) {
-            u128 rate = mul_wad_div(c, count, elapsed); /* elapsed >= 1: step != last */
+            u128 rate = wdiv(c, count, elapsed); /* (count * WAD) / elapsed */
             if (rate > LAMBDA_CAP) rate = LAMBDA_CAP;
             lambda = blend(c, lambda, p[P_LAMBDA_DECAY], rate);
         }

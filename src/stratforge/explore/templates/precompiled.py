@@ -77,9 +77,13 @@ class PrecompiledTemplate:
         return out
 
     def runtime_code(self, params: Mapping[str, float] | None = None) -> bytes:
-        """The runtime code for ``params``: the compiled code with their words patched in."""
+        """The runtime code for ``params``."""
+        return self.patched(self.words(params))
+
+    def patched(self, words: Mapping[str, int]) -> bytes:
+        """The compiled code with each parameter's word (see :meth:`words`) written in."""
         code = bytearray(self.compiled.runtime_code)
-        for name, word in self.words(params).items():
+        for name, word in words.items():
             data = word.to_bytes(32, "big")
             for start in self.offsets[name]:
                 code[start : start + 32] = data
@@ -87,7 +91,11 @@ class PrecompiledTemplate:
 
     def spec(self, params: Mapping[str, float] | None = None, name: str | None = None) -> EvmStrategySpec:
         """A ready-to-run strategy for ``params`` (for :attr:`Candidate.spec`), without solc."""
-        code = self.runtime_code(params)
+        return self.contract(self.words(params), name)
+
+    def contract(self, words: Mapping[str, int], name: str | None = None) -> EvmStrategySpec:
+        """The contract holding ``words``, ready to run in the EVM."""
+        code = self.patched(words)
         return EvmStrategySpec(
             runtime_code=code,
             name=name or self.template.name,
@@ -105,8 +113,9 @@ class PrecompiledTemplate:
         name = strategy_name or self.template.name
         source = self.template.render(params, name)
         digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
-        exact = dataclasses.replace(self.spec(params, name), source_hash=digest)
-        fast = twin_for(self.template.text, self.words(params), exact) if twin else None
+        words = self.words(params)
+        exact = dataclasses.replace(self.contract(words, name), source_hash=digest)
+        fast = twin_for(self.template.text, words, exact) if twin else None
         return fast or exact, source
 
 
