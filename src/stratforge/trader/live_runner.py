@@ -50,17 +50,19 @@ class LiveFeeds:
     def __init__(
         self,
         assets: tuple[str, ...],
+        tokens: list[str],
         futures: str,
         clob_ws_url: str | None,
         futures_ws_url: str | None,
         okx_ws_url: str | None,
         health: FeedHealth,
     ) -> None:
+        """``tokens``: what the CLOB feed subscribes to when it first connects (see :meth:`follow`)."""
         self.symbols = [SYMBOLS[a] for a in assets]
         self.health = health
         self.queue: deque[Message] = deque(maxlen=MAX_QUEUE)
         self.received = 0
-        self.clob = ClobMarketFeed([], **({"url": clob_ws_url} if clob_ws_url else {}))
+        self.clob = ClobMarketFeed(tokens, **({"url": clob_ws_url} if clob_ws_url else {}))
         self.futures_mode = futures
         self._futures_urls = {"binance": futures_ws_url, "okx": okx_ws_url}
         self.futures_name = "okx" if futures == "okx" else "binance"
@@ -182,8 +184,9 @@ def run_live(
     )  # fmt: skip
     engine = worker.engine
     health = FeedHealth(["clob", "futures"], stale_after_s=cfg.feed_stale_s, clock=clock)
-    feeds = LiveFeeds(assets, cfg.futures, clob_ws_url, futures_ws_url, okx_ws_url, health).start()
-    feeds.follow(subscribed_tokens(engine))
+    # the first connection subscribes to the discovered markets already (not to an empty list first)
+    tokens = subscribed_tokens(engine)
+    feeds = LiveFeeds(assets, tokens, cfg.futures, clob_ws_url, futures_ws_url, okx_ws_url, health).start()
     last_tick: list[float | None] = [None]
     server = None
     if cfg.health_port:
